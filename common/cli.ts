@@ -1,0 +1,93 @@
+/**
+ * Small helpers shared by every component's thin `main`: strict argument parsing on
+ * node:util's parseArgs, the exit-code convention and error printing.
+ *
+ * Exit codes: 0 success, 1 the operation failed (a NitroError: code and message printed),
+ * 2 usage error (unknown option, missing argument), 3 unexpected internal error.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { NitroError } from './errors.js'
+
+export const EXIT_OK = 0
+export const EXIT_FAILED = 1
+export const EXIT_USAGE = 2
+export const EXIT_INTERNAL = 3
+
+/** A command-line usage error: printed with the command's help hint, exit 2. */
+export class UsageError extends NitroError {
+  constructor(message: string) {
+    super('ERR_USAGE', message)
+  }
+}
+
+/** Streams a command writes to; injectable so tests run mains in-process. */
+export interface Io {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+  stdin: NodeJS.ReadableStream
+}
+
+export const processIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }
+
+/** A component's entry point: receives argv after `<component>`, returns an exit code. */
+export type Main = (argv: string[], io: Io) => Promise<number>
+
+/**
+ * node:util parseArgs (strict by default: unknown options are errors), with its errors turned
+ * into UsageError. Pass `allowPositionals: true` where the command takes operands.
+ */
+export function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config)
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+}
+
+/** Prints an error the CLI way and returns the exit code for it. */
+export function reportError(e: unknown, io: Io, command: string): number {
+  if (e instanceof UsageError) {
+    io.stderr.write(`${command}: ${e.message}\nTry '${command} --help'.\n`)
+    return EXIT_USAGE
+  }
+  if (e instanceof NitroError) {
+    io.stderr.write(`${command}: error ${e.code}: ${e.message}\n`)
+    return EXIT_FAILED
+  }
+  io.stderr.write(`${command}: internal error: ${e instanceof Error ? e.message : String(e)}\n`)
+  if (process.env.BACKTRACE === '1' && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`)
+  return EXIT_INTERNAL
+}
+
+/** Reads all of stdin (bounded) or a file; `-` means stdin. */
+export async function readInput(path: string, io: Io, maxBytes: number): Promise<Buffer> {
+  if (path !== '-') {
+    const { open } = await import('node:fs/promises')
+    const fh = await open(path, 'r')
+    try {
+      const st = await fh.stat()
+      if (st.size > maxBytes) throw new UsageError(`${path}: larger than ${maxBytes} bytes`)
+      return await fh.readFile()
+    } finally {
+      await fh.close()
+    }
+  }
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    total += b.length
+    if (total > maxBytes) throw new UsageError(`stdin: larger than ${maxBytes} bytes`)
+    chunks.push(b)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Strict hex: even length, [0-9a-f] only (either case); throws UsageError naming `what`. */
+export function parseHex(value: string, what: string): Buffer {
+  if (value.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(value)) {
+    throw new UsageError(`${what}: expected an even number of hex digits`)
+  }
+  return Buffer.from(value, 'hex')
+}
