@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import type { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { connect, endpoints, listen } from '../../vsock-bridge/index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'vsock-bridge-net-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function readAll(s: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = []
+    s.on('data', (c: Buffer) => parts.push(c))
+    s.once('end', () => resolve(Buffer.concat(parts)))
+    s.once('error', reject)
+  })
+}
+
+const echo = (s: Socket): void => {
+  s.on('error', () => {})
+  s.pipe(s)
+}
+
+describe('connect/listen over tcp and unix', () => {
+  it('tcp port 0 resolves to the real port and echoes', async () => {
+    const l = await listen('tcp://127.0.0.1:0', echo)
+    expect(l.address.kind).toBe('tcp')
+    const port = (l.address as { port: number }).port
+    expect(port).toBeGreaterThan(0)
+    const s = await connect(l.address)
+    expect(endpoints(s).remote).toEqual({ kind: 'tcp', host: '127.0.0.1', port })
+    s.end('ping')
+    expect((await readAll(s)).toString()).toBe('ping')
+    await l.close()
+    expect(l.connections).toBe(0)
+  })
+
+  it('unix path: echo, endpoints, socket file removed on close', async () => {
+    const path = join(dir, 'echo.sock')
+    const l = await listen(`unix:${path}`, echo)
+    const s = await connect(`unix:${path}`)
+    expect(endpoints(s).remote).toEqual({ kind: 'unix', path, abstract: false })
+    s.end('hello')
+    expect((await readAll(s)).toString()).toBe('hello')
+    await l.close()
+    expect(existsSync(path)).toBe(false)
+  })
+
+  it('unix abstract names work', async () => {
+    const name = `nitro-recipient-test-${process.pid}-${Date.now()}`
+    const l = await listen(`unix:@${name}`, echo)
+    const s = await connect(`unix:@${name}`)
+    s.end('abstract')
+    expect((await readAll(s)).toString()).toBe('abstract')
+    await l.close()
+  })
+
+  it('errors carry Node errno codes', async () => {
+    await expect(connect(`unix:${join(dir, 'missing.sock')}`)).rejects.toMatchObject({ code: 'ENOENT', syscall: 'connect', name: 'SocketError' })
+    const l = await listen('tcp://127.0.0.1:0', echo)
+    const addr = l.address
+    await expect(listen(addr, echo)).rejects.toMatchObject({ code: 'EADDRINUSE', syscall: 'listen' })
+    await l.close()
+    await expect(connect(addr)).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+  })
+
+  it('abort rejects with ABORT_ERR, before and during the attempt', async () => {
+    await expect(connect('tcp://127.0.0.1:9', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORT_ERR' })
+    const l = await listen('tcp://127.0.0.1:0', echo)
+    const ac = new AbortController()
+    const p = connect(l.address, { signal: ac.signal })
+    ac.abort()
+    await expect(p).rejects.toMatchObject({ code: 'ABORT_ERR' })
+    await l.close()
+  })
+
+  it('close() destroys open connections after graceMs and waits for them', async () => {
+    const accepted: Socket[] = []
+    const l = await listen('tcp://127.0.0.1:0', (s) => {
+      s.on('error', () => {})
+      accepted.push(s)
+    })
+    const s = await connect(l.address)
+    s.on('error', () => {})
+    await new Promise((r) => setImmediate(r))
+    while (l.connections < 1) await new Promise((r) => setTimeout(r, 5))
+    const closedByPeer = new Promise((r) => s.once('close', r))
+    await l.close({ graceMs: 10 })
+    expect(l.connections).toBe(0)
+    expect(accepted[0]?.destroyed).toBe(true)
+    await closedByPeer
+  })
+
+  it('invalid options are rejected before any socket exists', async () => {
+    await expect(connect('tcp://127.0.0.1:1', { timeoutMs: 0 })).rejects.toThrow(RangeError)
+    await expect(connect('tcp://127.0.0.1:1', { timeoutMs: 1.5 })).rejects.toThrow(TypeError)
+    await expect(connect('tcp://127.0.0.1:0')).rejects.toMatchObject({ code: 'ERR_ADDRESS_INVALID' })
+    await expect(listen('tcp://127.0.0.1:0', echo, { backlog: 0 })).rejects.toThrow(RangeError)
+  })
+})
