@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs'
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { CmsError, decryptRecipientEnvelope, parseBer, parseRecipientEnvelope } from '../../enclave-app/cms/index.js'
+
+const dir = new URL('../fixtures/kms/', import.meta.url)
+const fixture = (name: string): Buffer => readFileSync(new URL(name, dir))
+const expected = JSON.parse(fixture('expected.json').toString('utf8')) as Record<string, Record<string, string>>
+const synthetic = JSON.parse(fixture('synthetic-kms-shaped.json').toString('utf8')) as Record<string, string>
+const syntheticKey = createPrivateKey(fixture('synthetic-recipient-rsa2048.pkcs8.pem'))
+
+describe('parseRecipientEnvelope on real KMS envelopes (sdk-c cms_test.c)', () => {
+  for (const [name, encoding] of [
+    ['sdkc-cms-indef-chunked.ber', 'chunked'],
+    ['sdkc-cms-primitive-content.ber', 'primitive'],
+  ] as const) {
+    it(name, () => {
+      const env = parseRecipientEnvelope(fixture(name))
+      const want = expected[name]
+      expect(env.subjectKeyIdentifier.toString('hex')).toBe(want.rid_ski)
+      expect(env.encryptedKey.toString('hex')).toBe(want.encryptedKey)
+      expect(env.iv.toString('hex')).toBe(want.iv)
+      expect(env.ciphertext.toString('hex')).toBe(want.ciphertext)
+      expect(env.contentEncoding).toBe(encoding)
+    })
+  }
+})
+
+describe('decryptRecipientEnvelope', () => {
+  it('decrypts the synthetic KMS-shaped envelope to 00..1f', () => {
+    const pt = decryptRecipientEnvelope(fixture('synthetic-kms-shaped.ber'), syntheticKey)
+    expect(pt.toString('hex')).toBe(synthetic.plaintext)
+    expect(pt.toString('hex')).toBe(Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('hex'))
+  })
+
+  it('one opaque error for a wrong key, a flipped encryptedKey bit and a flipped ciphertext bit', () => {
+    const ber = fixture('synthetic-kms-shaped.ber')
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    const flip = (offset: number): Buffer => {
+      const b = Buffer.from(ber)
+      b[offset] ^= 0x01
+      return b
+    }
+    const env = parseRecipientEnvelope(ber)
+    const keyAt = ber.indexOf(env.encryptedKey)
+    const ctAt = ber.indexOf(env.ciphertext)
+    const cases: [Buffer, typeof syntheticKey][] = [
+      [ber, other],
+      [flip(keyAt + 100), syntheticKey],
+      [flip(ctAt + env.ciphertext.length - 1), syntheticKey], // last block: breaks the padding
+    ]
+    for (const [b, k] of cases) {
+      let err: unknown
+      try {
+        decryptRecipientEnvelope(b, k)
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(CmsError)
+      expect(err).toMatchObject({ code: 'ERR_CMS_DECRYPTION_FAILED', message: 'decryption operation failed' })
+    }
+  })
+
+  it('rejects a non-RSA or public key as programmer misuse', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    expect(() => decryptRecipientEnvelope(fixture('synthetic-kms-shaped.ber'), ec)).toThrow(TypeError)
+  })
+})
+
+describe('profile pinning', () => {
+  const base = fixture('sdkc-cms-indef-chunked.ber')
+  const patched = (from: string, to: string): Buffer => {
+    const hex = base.toString('hex')
+    expect(hex.includes(from)).toBe(true)
+    return Buffer.from(hex.replace(from, to), 'hex')
+  }
+  const cases: [string, Buffer, string][] = [
+    ['trailing byte', Buffer.concat([base, Buffer.from([0])]), 'ERR_CMS_MALFORMED'],
+    ['truncated', base.subarray(0, base.length - 1), 'ERR_CMS_MALFORMED'],
+    ['empty', Buffer.alloc(0), 'ERR_CMS_MALFORMED'],
+    ['EnvelopedData v0', patched('30800201023182016b', '30800201003182016b'), 'ERR_CMS_UNSUPPORTED'],
+    ['KTRI v0', patched('308201670201028020', '308201670201008020'), 'ERR_CMS_UNSUPPORTED'],
+    ['OAEP with SHA-1 hash', patched('a00f300d0609608648016503040201', 'a00f300d0609608648016503040202'), 'ERR_CMS_UNSUPPORTED'],
+    ['MGF1 with SHA-384', patched('a11c301a06092a864886f70d010108300d0609608648016503040201', 'a11c301a06092a864886f70d010108300d0609608648016503040202'), 'ERR_CMS_UNSUPPORTED'],
+    ['AES-128-CBC', patched('060960864801650304012a0410', '06096086480165030401020410'), 'ERR_CMS_UNSUPPORTED'],
+    ['signedData content type', patched('06092a864886f70d010703', '06092a864886f70d010702'), 'ERR_CMS_MALFORMED'],
+    ['non-minimal length', patched('3182016b', '318300016b'), 'ERR_CMS_MALFORMED'],
+  ]
+  for (const [name, bytes, code] of cases) {
+    it(`rejects ${name} with ${code}`, () => {
+      expect(() => parseRecipientEnvelope(bytes)).toThrow(expect.objectContaining({ code }))
+    })
+  }
+
+  it('rejects input beyond the size bound before parsing', () => {
+    expect(() => parseRecipientEnvelope(Buffer.alloc(70_000))).toThrow(expect.objectContaining({ code: 'ERR_CMS_TOO_LARGE' }))
+  })
+
+  it('rejects deep nesting', () => {
+    const deep = Buffer.concat([Buffer.alloc(40, 0).fill(Buffer.from([0x30, 0x80])), Buffer.alloc(40, 0)])
+    expect(() => parseBer(deep)).toThrow(expect.objectContaining({ code: 'ERR_CMS_TOO_LARGE' }))
+  })
+})
+
+describe('property: hostile bytes only ever give a typed CmsError', () => {
+  const base = fixture('sdkc-cms-indef-chunked.ber')
+  it('random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+        try {
+          parseRecipientEnvelope(bytes)
+        } catch (e) {
+          expect(e).toBeInstanceOf(CmsError)
+        }
+      }),
+      { numRuns: 2000 },
+    )
+  })
+  it('mutations of a real envelope: parse or typed error; decrypt never returns for a wrong key', () => {
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    fc.assert(
+      fc.property(fc.nat(base.length - 1), fc.integer({ min: 1, max: 255 }), fc.boolean(), (at, xor, truncate) => {
+        const b = Buffer.from(base)
+        b[at] ^= xor
+        const input = truncate ? b.subarray(0, at) : b
+        try {
+          parseRecipientEnvelope(input)
+        } catch (e) {
+          expect(e).toBeInstanceOf(CmsError)
+        }
+        expect(() => decryptRecipientEnvelope(input, other)).toThrow(CmsError)
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
