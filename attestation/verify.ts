@@ -1,0 +1,182 @@
+/**
+ * verifyAttestation: the whole check of an attestation document, in this order — size, COSE
+ * envelope and headers, payload CBOR and schema (all before any cryptography), then the chain to
+ * a pinned anchor at the verification time, the COSE signature with the leaf key, the document
+ * timestamp, and finally the caller's policy. Any input gives a result or an AttestationError.
+ * @module
+ */
+import { createHash, createPublicKey, KeyObject } from 'node:crypto'
+import { defaultVerificationCache, VerificationCache } from './cache.js'
+import { describeCertificate, verifyChain, type AnchorSet, type ChainCertificate } from './chain.js'
+import { decodeCoseSign1, decodeStrict, verifyCoseSignature } from './cose-sign1.js'
+import { TimestampError } from './errors.js'
+import { parsePayload, type AttestationKind, type AttestationPayload } from './payload.js'
+import { pemToDer } from './pem.js'
+import { checkPolicy, isDebugDocument, normalizeExpectedPcrs, toBytes, type BytesLike, type PolicyOptions } from './policy.js'
+import { AWS_NITRO_ROOT_G1_PEM } from './root-g1.js'
+
+/** Payload nesting: map -> pcrs map / cabundle array -> byte strings. Deeper is never legitimate. */
+const PAYLOAD_OPTS = { maxDepth: 4, maxItems: 256 }
+
+export interface VerifyOptions {
+  /** Trust anchors (PEM text, possibly several blocks, or DER). Default: AWS Nitro Root-G1 only. */
+  trustAnchors?: readonly (string | Uint8Array)[]
+  /** Verification time. Default: now. Pass the document's own time to check an archived document. */
+  at?: Date
+  /** Reject documents whose timestamp is more than this many ms before `at`. Default: no limit. */
+  maxAgeMs?: number
+  /** Tolerance for every time comparison (certificate windows, timestamp), ms. Default 0. */
+  clockSkewMs?: number
+  /** PCR index -> exact expected value (hex or bytes); any subset. Applies to enclave and NitroTPM PCRs. */
+  expectedPcrs?: Record<number, BytesLike>
+  /** Expected nonce (exact bytes). */
+  nonce?: BytesLike
+  /** Expected user_data (exact bytes). */
+  userData?: BytesLike
+  /** Expected public_key: raw bytes/hex as in the document, or a KeyObject compared by SPKI DER. */
+  publicKey?: BytesLike | KeyObject
+  /** Accept debug-mode enclave documents (PCR0..2 zero). Default false. */
+  allowDebug?: boolean
+  /** Certificate/link cache; `false` disables caching. Default: a process-wide bounded cache. */
+  cache?: VerificationCache | false
+}
+
+/** A verified attestation document. Byte fields are private copies. */
+export interface AttestationResult {
+  kind: AttestationKind
+  moduleId: string
+  timestamp: Date
+  digest: 'SHA384'
+  /** Enclave `pcrs` or NitroTPM `nitrotpm_pcrs`, by index. */
+  pcrs: Map<number, Uint8Array>
+  /** public_key as a KeyObject when it is a DER SubjectPublicKeyInfo, else null. */
+  publicKey: KeyObject | null
+  /** public_key when it is a DER SubjectPublicKeyInfo, else null. */
+  publicKeyDer: Uint8Array | null
+  /** public_key exactly as in the document (any format), or null. */
+  publicKeyBytes: Uint8Array | null
+  userData: Uint8Array | null
+  nonce: Uint8Array | null
+  /** True for debug-mode enclave documents (only returned when allowDebug was set). */
+  debug: boolean
+  /** True when the document carried the COSE tag 18. */
+  tagged: boolean
+  /** The verified chain, root first, leaf last. */
+  chain: ChainCertificate[]
+}
+
+const anchorCache = new WeakMap<readonly (string | Uint8Array)[], AnchorSet>()
+let defaultAnchors: AnchorSet | undefined
+
+/** Builds the anchor set (SHA-256 -> DER) from PEM/DER inputs. */
+export function anchorSet(anchors: readonly (string | Uint8Array)[]): AnchorSet {
+  if (!Array.isArray(anchors) || anchors.length === 0) throw new TypeError('"trustAnchors" must be a non-empty array')
+  const cached = anchorCache.get(anchors)
+  if (cached !== undefined) return cached
+  const out = new Map<string, Uint8Array>()
+  for (const a of anchors) {
+    const ders = typeof a === 'string' ? pemToDer(a) : a instanceof Uint8Array ? [new Uint8Array(a)] : undefined
+    if (ders === undefined) throw new TypeError('a trust anchor must be PEM text or DER bytes')
+    for (const d of ders) out.set(createHash('sha256').update(d).digest('hex'), d)
+  }
+  anchorCache.set(anchors, out)
+  return out
+}
+
+function nonNegative(v: number | undefined, what: string): number | undefined {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new TypeError(`"${what}" must be a non-negative number`)
+  return v
+}
+
+/**
+ * Decodes a document without verifying anything cryptographic: envelope, headers and payload
+ * schema only. For inspection and structural tests; never trust its contents.
+ */
+export function decodeAttestationDocument(doc: Uint8Array): AttestationPayload & { tagged: boolean } {
+  const cose = decodeCoseSign1(doc)
+  return { ...parsePayload(decodeStrict(cose.payload, PAYLOAD_OPTS, 'payload')), tagged: cose.tagged }
+}
+
+/** Synchronous core of {@link verifyAttestation}. */
+export function verifyAttestationSync(doc: Uint8Array, opts: VerifyOptions = {}): AttestationResult {
+  // Options first: misuse is a TypeError before the document is looked at.
+  const at = opts.at ?? new Date()
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new TypeError('"at" must be a valid Date')
+  const atMs = at.getTime()
+  const maxAgeMs = nonNegative(opts.maxAgeMs, 'maxAgeMs')
+  const skew = nonNegative(opts.clockSkewMs, 'clockSkewMs') ?? 0
+  const anchors = opts.trustAnchors === undefined ? (defaultAnchors ??= anchorSet([AWS_NITRO_ROOT_G1_PEM])) : anchorSet(opts.trustAnchors)
+  const cache = opts.cache === false ? null : (opts.cache ?? defaultVerificationCache)
+  if (cache !== null && !(cache instanceof VerificationCache)) throw new TypeError('"cache" must be a VerificationCache or false')
+  const policy: PolicyOptions = {
+    expectedPcrs: normalizeExpectedPcrs(opts.expectedPcrs),
+    allowDebug: opts.allowDebug === true,
+    nonce: opts.nonce === undefined ? undefined : toBytes(opts.nonce, 'nonce'),
+    userData: opts.userData === undefined ? undefined : toBytes(opts.userData, 'userData'),
+    publicKey:
+      opts.publicKey === undefined || opts.publicKey instanceof KeyObject ? opts.publicKey : toBytes(opts.publicKey, 'publicKey'),
+  }
+
+  const cose = decodeCoseSign1(doc)
+  const payload = parsePayload(decodeStrict(cose.payload, PAYLOAD_OPTS, 'payload'))
+  const chain = verifyChain(payload.cabundle, payload.certificate, { anchors, at: atMs, clockSkewMs: skew, cache })
+  const leaf = chain[chain.length - 1]
+  verifyCoseSignature(cose, leaf.publicKey)
+
+  // The leaf signed this timestamp, so it must fall inside the leaf's window; and it cannot lie
+  // in the verifier's future.
+  const ts = payload.timestamp
+  if (ts < leaf.notBefore - skew || ts > leaf.notAfter + skew) {
+    throw new TimestampError('ERR_ATTESTATION_TIMESTAMP', 'document timestamp lies outside its signing certificate validity')
+  }
+  if (ts > atMs + skew) throw new TimestampError('ERR_ATTESTATION_TIMESTAMP', 'document timestamp is after the verification time')
+  if (maxAgeMs !== undefined && atMs - ts > maxAgeMs + skew) {
+    throw new TimestampError('ERR_ATTESTATION_STALE', `document is ${atMs - ts} ms old, more than maxAgeMs ${maxAgeMs}`)
+  }
+
+  const publicKeyBytes = payload.publicKey === null ? null : payload.publicKey.slice()
+  const publicKey = publicKeyBytes === null ? null : spkiKey(publicKeyBytes)
+  const publicKeyDer = publicKey === null ? null : publicKeyBytes
+  checkPolicy(payload, publicKeyDer, policy)
+
+  return {
+    kind: payload.kind,
+    moduleId: payload.moduleId,
+    timestamp: new Date(ts),
+    digest: payload.digest,
+    pcrs: new Map([...payload.pcrs].map(([i, v]) => [i, v.slice()])),
+    publicKey,
+    publicKeyDer,
+    publicKeyBytes,
+    userData: payload.userData === null ? null : payload.userData.slice(),
+    nonce: payload.nonce === null ? null : payload.nonce.slice(),
+    debug: isDebugDocument(payload.kind, payload.pcrs),
+    tagged: cose.tagged,
+    chain: chain.map(describeCertificate),
+  }
+}
+
+/** The key when `b` is exactly a DER SubjectPublicKeyInfo (it re-exports to the same bytes). */
+function spkiKey(b: Uint8Array): KeyObject | null {
+  try {
+    const k = createPublicKey({ key: Buffer.from(b), format: 'der', type: 'spki' })
+    return Buffer.compare(k.export({ type: 'spki', format: 'der' }), b) === 0 ? k : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Verifies an AWS Nitro attestation document (NSM enclave or NitroTPM) and applies `opts`'s
+ * policy. Resolves with the verified contents; rejects with an {@link AttestationError} whose
+ * `code` says why, or a TypeError for invalid options.
+ *
+ * @example
+ * ```ts
+ * const r = await verifyAttestation(doc, { expectedPcrs: { 0: pcr0Hex }, nonce, maxAgeMs: 300_000 })
+ * r.publicKey // the enclave's KeyObject, bound by AWS's signature
+ * ```
+ */
+export async function verifyAttestation(doc: Uint8Array, opts?: VerifyOptions): Promise<AttestationResult> {
+  return verifyAttestationSync(doc, opts)
+}
