@@ -1,0 +1,155 @@
+/**
+ * `nitro-recipient attestation verify <file|-> [options]`: thin CLI over verifyAttestation.
+ * Exit 0 verified (summary printed), 1 rejected (code and message printed), 2 usage error.
+ * @module
+ */
+import { readFile } from 'node:fs/promises'
+import { EXIT_OK, EXIT_USAGE, UsageError, parse, parseHex, reportError, type Io, type Main } from '../common/cli.js'
+import { NitroError } from '../common/errors.js'
+import { MAX_DOCUMENT_BYTES } from './cose-sign1.js'
+import { AttestationTooLargeError } from './errors.js'
+import { pemToDer } from './pem.js'
+import { summary, toJson } from './report.js'
+import { decodeAttestationDocument, verifyAttestation, type VerifyOptions } from './verify.js'
+
+const COMMAND = 'nitro-recipient attestation'
+
+export const HELP = `Usage: ${COMMAND} verify <file|-> [options]
+
+Verify an AWS Nitro attestation document (NSM enclave or NitroTPM COSE_Sign1): strict CBOR and
+COSE decoding, the certificate chain to a pinned root, the ES384 signature, then your policy.
+
+Options:
+  --at <ISO-8601>|doc   verification time (default: now); 'doc' = the document's own timestamp,
+                        for archived documents (their certificates live about 3 hours)
+  --root <pem-file>     trust this root instead of the embedded AWS Nitro Root-G1 (repeatable)
+  --pcr <n>=<hex>       require PCR n to equal <hex> (repeatable; enclave and NitroTPM PCRs)
+  --nonce <hex>         require this nonce
+  --user-data <hex>     require this user_data
+  --max-age <ms>        reject documents older than <ms> before the verification time
+  --allow-debug         accept debug-mode enclave documents (PCR0..2 all zero)
+  --json                print the result as JSON (module_id, kind, timestamp, digest, pcrs,
+                        public_key as base64, user_data and nonce as hex)
+  -h, --help            show this help
+
+Exit codes: 0 verified, 1 rejected (error code printed, e.g. ERR_ATTESTATION_CERTIFICATE_EXPIRED),
+2 usage error.
+`
+
+/** The CLI entry point (see {@link HELP}). */
+export const main: Main = async (argv, io) => {
+  const json = argv.includes('--json')
+  try {
+    return await run(argv, io)
+  } catch (e) {
+    if (json && e instanceof NitroError && !(e instanceof UsageError)) {
+      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`)
+    }
+    return reportError(e, io, COMMAND)
+  }
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.stdout.write(HELP)
+    return command === undefined ? EXIT_USAGE : EXIT_OK
+  }
+  if (command !== 'verify') throw new UsageError(`unknown command '${command}'`)
+  const { values, positionals } = parse({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      at: { type: 'string' },
+      root: { type: 'string', multiple: true },
+      pcr: { type: 'string', multiple: true },
+      nonce: { type: 'string' },
+      'user-data': { type: 'string' },
+      'max-age': { type: 'string' },
+      'allow-debug': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    io.stdout.write(HELP)
+    return EXIT_OK
+  }
+  if (positionals.length !== 1) throw new UsageError('expected exactly one document (a file, or - for stdin)')
+
+  const opts: VerifyOptions = { allowDebug: values['allow-debug'] === true }
+  if (values.root !== undefined) opts.trustAnchors = await Promise.all(values.root.map(readRoot))
+  if (values.pcr !== undefined) opts.expectedPcrs = parsePcrs(values.pcr)
+  if (values.nonce !== undefined) opts.nonce = parseHex(values.nonce, '--nonce')
+  if (values['user-data'] !== undefined) opts.userData = parseHex(values['user-data'], '--user-data')
+  if (values['max-age'] !== undefined) {
+    if (!/^\d{1,15}$/.test(values['max-age'])) throw new UsageError('--max-age: expected milliseconds')
+    opts.maxAgeMs = Number(values['max-age'])
+  }
+  const at = values.at === undefined || values.at === 'doc' ? undefined : parseIsoTime(values.at)
+
+  const doc = await readDocument(positionals[0], io)
+  opts.at = values.at === 'doc' ? new Date(decodeAttestationDocument(doc).timestamp) : at
+  const result = await verifyAttestation(doc, opts)
+  io.stdout.write(values.json ? `${JSON.stringify(toJson(result))}\n` : summary(result))
+  return EXIT_OK
+}
+
+/** ISO-8601 with a date, a time and an explicit zone (Z or ±hh:mm): never the local zone by accident. */
+function parseIsoTime(s: string): Date {
+  const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(s)
+  const d = new Date(s)
+  if (!ok || Number.isNaN(d.getTime())) throw new UsageError(`--at: expected 'doc' or an ISO-8601 time with a zone, e.g. 2025-04-04T18:39:07Z`)
+  return d
+}
+
+function parsePcrs(specs: string[]): Record<number, Uint8Array> {
+  const out: Record<number, Uint8Array> = {}
+  for (const spec of specs) {
+    const m = /^(\d{1,2})=([0-9a-fA-F]*)$/.exec(spec)
+    if (m === null || Number(m[1]) > 31) throw new UsageError(`--pcr ${spec}: expected <0..31>=<hex>`)
+    const v = parseHex(m[2], `--pcr ${m[1]}`)
+    if (![32, 48, 64].includes(v.length)) throw new UsageError(`--pcr ${m[1]}: a PCR is 32, 48 or 64 bytes`)
+    if (Object.hasOwn(out, m[1])) throw new UsageError(`--pcr ${m[1]} given twice`)
+    out[Number(m[1])] = v
+  }
+  return out
+}
+
+async function readRoot(path: string): Promise<string> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (e) {
+    throw new UsageError(`--root ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
+  }
+  try {
+    pemToDer(text)
+  } catch (e) {
+    throw new UsageError(`--root ${path}: ${(e as Error).message}`)
+  }
+  return text
+}
+
+/** Reads the document, refusing more than the KMS cap without buffering an unbounded input. */
+async function readDocument(path: string, io: Io): Promise<Uint8Array> {
+  const chunks: Buffer[] = []
+  let total = 0
+  const take = (b: Buffer): void => {
+    total += b.length
+    if (total > MAX_DOCUMENT_BYTES) throw new AttestationTooLargeError(`document exceeds ${MAX_DOCUMENT_BYTES} bytes`)
+    chunks.push(b)
+  }
+  if (path === '-') {
+    for await (const c of io.stdin as AsyncIterable<Buffer | string>) take(typeof c === 'string' ? Buffer.from(c) : c)
+    return Buffer.concat(chunks)
+  }
+  const { createReadStream } = await import('node:fs')
+  try {
+    for await (const c of createReadStream(path) as AsyncIterable<Buffer>) take(c)
+  } catch (e) {
+    if (e instanceof NitroError) throw e
+    throw new UsageError(`${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
+  }
+  return Buffer.concat(chunks)
+}
