@@ -1,0 +1,200 @@
+/**
+ * The EIF signature section as nitro-cli's signer writes it (image-format `eif_signer.rs`,
+ * `defs/mod.rs` PcrSignature/PcrInfo; aws-nitro-enclaves-cose): a CBOR array with one
+ * `{"signing_certificate": [u8...], "signature": [u8...]}` map, where both byte vectors are CBOR
+ * arrays of small integers (serde's `Vec<u8>`), the certificate is the PEM file's bytes and the
+ * signature is an untagged COSE_Sign1 over `PcrInfo{register_index: 0, register_value: PCR0}`
+ * with protected header `{1: alg}` and an empty unprotected map. Only EC keys: P-256 → ES256,
+ * P-384 → ES384, P-521 → ES512.
+ * @module
+ */
+import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto'
+import * as asn1js from 'asn1js'
+import { decodeCbor, encodeCbor, type CborValue } from '../common/cbor.js'
+import { EifError, fail } from './errors.js'
+import { extendDigest } from './measure.js'
+
+/** nitro-cli's stated maximum signature section size. */
+export const MAX_SIGNATURE_SECTION = 32768
+
+interface Alg {
+  cose: number
+  hash: 'sha256' | 'sha384' | 'sha512'
+}
+const CURVES: Record<string, Alg> = {
+  prime256v1: { cose: -7, hash: 'sha256' },
+  secp384r1: { cose: -35, hash: 'sha384' },
+  secp521r1: { cose: -36, hash: 'sha512' },
+}
+const BY_COSE = new Map(Object.values(CURVES).map((a) => [a.cose, a]))
+
+function curveAlg(key: KeyObject, what: string): Alg {
+  const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined
+  const alg = curve === undefined ? undefined : CURVES[curve]
+  if (alg === undefined) fail('ERR_EIF_SIGNING_KEY', `${what}: only EC keys on P-256, P-384 or P-521 can sign an EIF`)
+  return alg
+}
+
+/** CBOR of `PcrInfo { register_index, register_value }` exactly as serde encodes it. */
+export function encodePcrInfo(index: number, value: Uint8Array): Uint8Array {
+  return encodeCbor(new Map<string, CborValue>([['register_index', index], ['register_value', [...value]]]) as never)
+}
+
+/** The whole signature section for one `(certificate PEM bytes, COSE_Sign1 bytes)` entry. */
+export function encodeSignatureSection(certificatePem: Uint8Array, coseSign1: Uint8Array): Uint8Array {
+  return encodeCbor([new Map<string, CborValue>([['signing_certificate', [...certificatePem]], ['signature', [...coseSign1]]])] as never)
+}
+
+function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
+  return encodeCbor(['Signature1', protectedBytes, new Uint8Array(0), payload])
+}
+
+export interface SigningMaterial {
+  /** The certificate file's bytes, PEM, exactly as they go into the section. */
+  certificatePem: Buffer
+  certificate: X509Certificate
+  key: KeyObject
+  alg: Alg
+}
+
+/**
+ * Loads a PEM certificate and PEM private key and checks they belong together. The key PEM buffer
+ * is zeroed after parsing.
+ */
+export function loadSigningMaterial(certificatePem: Buffer, keyPem: Buffer): SigningMaterial {
+  let certificate: X509Certificate
+  try {
+    certificate = new X509Certificate(certificatePem)
+  } catch {
+    throw new EifError('ERR_EIF_SIGNING_KEY', 'signing certificate is not a PEM X.509 certificate')
+  }
+  let key: KeyObject
+  try {
+    key = createPrivateKey({ key: keyPem, format: 'pem' })
+  } catch {
+    throw new EifError('ERR_EIF_SIGNING_KEY', 'private key is not a PEM private key')
+  } finally {
+    keyPem.fill(0)
+  }
+  const alg = curveAlg(key, 'private key')
+  if (curveAlg(certificate.publicKey, 'certificate').cose !== alg.cose || !certificate.checkPrivateKey(key)) {
+    fail('ERR_EIF_SIGNING_KEY', 'private key does not match the signing certificate')
+  }
+  return { certificatePem, certificate, key, alg }
+}
+
+/** Signs PCR0 and returns the signature section bytes. */
+export function signPcr0(m: SigningMaterial, pcr0: Uint8Array): Uint8Array {
+  const protectedBytes = encodeCbor(new Map([[1, m.alg.cose]]))
+  const payload = encodePcrInfo(0, pcr0)
+  const signature = sign(m.alg.hash, sigStructure(protectedBytes, payload), { key: m.key, dsaEncoding: 'ieee-p1363' })
+  const cose = encodeCbor([protectedBytes, new Map(), payload, signature])
+  return encodeSignatureSection(m.certificatePem, cose)
+}
+
+/** PCR8: extend(SHA384(DER of the certificate)). */
+export function pcr8Of(certificate: X509Certificate): string {
+  return extendDigest(createHash('sha384').update(certificate.raw).digest()).toString('hex')
+}
+
+function bytesFromUintArray(v: CborValue | undefined, what: string, max: number): Buffer {
+  if (!Array.isArray(v) || v.length === 0 || v.length > max) fail('ERR_EIF_SIGNATURE_MALFORMED', `${what}: not a byte array`)
+  const out = Buffer.alloc(v.length)
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > 255) fail('ERR_EIF_SIGNATURE_MALFORMED', `${what}: element ${i} is not a byte`)
+    out[i] = x
+  }
+  return out
+}
+
+function cbor(bytes: Uint8Array, what: string): CborValue {
+  try {
+    return decodeCbor(bytes, { maxDepth: 4, maxItems: 2 * MAX_SIGNATURE_SECTION, maxBytes: MAX_SIGNATURE_SECTION })
+  } catch (e) {
+    throw new EifError('ERR_EIF_SIGNATURE_MALFORMED', `${what}: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+function onlyKeys(m: CborValue, keys: Array<string | number>, what: string): Map<string | number, CborValue> {
+  if (!(m instanceof Map) || m.size !== keys.length || !keys.every((k) => m.has(k))) fail('ERR_EIF_SIGNATURE_MALFORMED', `${what}: expected exactly the keys ${keys.join(', ')}`)
+  return m as Map<string | number, CborValue>
+}
+
+export interface SignatureInfo {
+  certificatePem: Buffer
+  certificate: X509Certificate
+  pcr8: string
+  /** True when the COSE signature verifies with the certificate's key and signs this PCR0. */
+  valid: boolean
+}
+
+/**
+ * Parses a signature section strictly and checks it against `pcr0` (raw 48 bytes). Malformed
+ * sections throw `ERR_EIF_SIGNATURE_MALFORMED`; a well-formed section that does not verify
+ * returns `valid: false`.
+ */
+export function checkSignatureSection(section: Uint8Array, pcr0: Uint8Array): SignatureInfo {
+  const top = cbor(section, 'signature section')
+  if (!Array.isArray(top) || top.length !== 1) fail('ERR_EIF_SIGNATURE_MALFORMED', 'signature section must hold exactly one PcrSignature')
+  const entry = onlyKeys(top[0], ['signing_certificate', 'signature'], 'PcrSignature')
+  const certificatePem = bytesFromUintArray(entry.get('signing_certificate'), 'signing_certificate', MAX_SIGNATURE_SECTION)
+  const coseBytes = bytesFromUintArray(entry.get('signature'), 'signature', MAX_SIGNATURE_SECTION)
+  let certificate: X509Certificate
+  try {
+    certificate = new X509Certificate(certificatePem)
+  } catch {
+    throw new EifError('ERR_EIF_SIGNATURE_MALFORMED', 'signing_certificate is not a PEM X.509 certificate')
+  }
+  const cose = cbor(coseBytes, 'COSE_Sign1')
+  if (!Array.isArray(cose) || cose.length !== 4) fail('ERR_EIF_SIGNATURE_MALFORMED', 'COSE_Sign1 must be an untagged array of 4')
+  const [prot, unprot, payload, sig] = cose
+  if (!(prot instanceof Uint8Array) || !(payload instanceof Uint8Array) || !(sig instanceof Uint8Array)) fail('ERR_EIF_SIGNATURE_MALFORMED', 'COSE_Sign1 fields have the wrong types')
+  if (!(unprot instanceof Map)) fail('ERR_EIF_SIGNATURE_MALFORMED', 'COSE_Sign1 unprotected header is not a map')
+  const alg = onlyKeys(cbor(prot, 'COSE protected header'), [1], 'COSE protected header').get(1)
+  const a = typeof alg === 'number' ? BY_COSE.get(alg) : undefined
+  if (a === undefined) fail('ERR_EIF_SIGNATURE_MALFORMED', `COSE algorithm ${String(alg)} is not ES256/ES384/ES512`)
+  const pcr8 = pcr8Of(certificate)
+  let valid = false
+  try {
+    valid =
+      curveAlg(certificate.publicKey, 'certificate').cose === a.cose &&
+      verify(a.hash, sigStructure(prot, payload), { key: certificate.publicKey, dsaEncoding: 'ieee-p1363' }, sig) &&
+      Buffer.from(payload).equals(Buffer.from(encodePcrInfo(0, pcr0)))
+  } catch {
+    valid = false
+  }
+  return { certificatePem, certificate, pcr8, valid }
+}
+
+const SIG_ALGS: Record<string, string> = {
+  '1.2.840.10045.4.3.2': 'ecdsa-with-SHA256',
+  '1.2.840.10045.4.3.3': 'ecdsa-with-SHA384',
+  '1.2.840.10045.4.3.4': 'ecdsa-with-SHA512',
+  '1.2.840.113549.1.1.11': 'sha256WithRSAEncryption',
+  '1.2.840.113549.1.1.12': 'sha384WithRSAEncryption',
+  '1.2.840.113549.1.1.13': 'sha512WithRSAEncryption',
+}
+
+/** describe-eif's `SigningCertificate`: issuer attributes, signature algorithm, validity, signature bytes. */
+export function certificateSummary(cert: X509Certificate): { IssuerName: Record<string, string>; Algorithm: string; NotBefore: string; NotAfter: string; Signature: string } {
+  const issuer: Record<string, string> = {}
+  for (const line of cert.issuer.split('\n')) {
+    const eq = line.indexOf('=')
+    if (eq > 0) issuer[line.slice(0, eq)] = line.slice(eq + 1)
+  }
+  let algorithm = 'unknown'
+  let signature = ''
+  const parsed = asn1js.fromBER(new Uint8Array(cert.raw))
+  if (parsed.offset !== -1 && parsed.result instanceof asn1js.Sequence) {
+    const [, algId, sigVal] = parsed.result.valueBlock.value
+    if (algId instanceof asn1js.Sequence && algId.valueBlock.value[0] instanceof asn1js.ObjectIdentifier) {
+      const oid = algId.valueBlock.value[0].valueBlock.toString()
+      algorithm = SIG_ALGS[oid] ?? oid
+    }
+    if (sigVal instanceof asn1js.BitString) {
+      signature = Buffer.from(sigVal.valueBlock.valueHexView).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:')
+    }
+  }
+  return { IssuerName: issuer, Algorithm: algorithm, NotBefore: cert.validFrom, NotAfter: cert.validTo, Signature: signature }
+}

@@ -1,0 +1,85 @@
+/**
+ * Where the bytes of a ramdisk entry come from: a file on disk, a byte range of an archive, or a
+ * buffer. Sources are opened only when their entry is written, so a 1 GiB rootfs never sits in
+ * memory and only one file descriptor is open at a time.
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import { EifError } from './errors.js'
+
+/** A positional reader over `size` bytes. */
+export interface OpenSource {
+  /** Reads up to `length` bytes at `position` (relative to the source) into `buf[offset..]`. */
+  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>
+  close(): Promise<void>
+}
+
+export interface DataSource {
+  readonly size: number
+  open(): Promise<OpenSource>
+}
+
+/** Bytes held in memory (small generated files: cmd, env, etc/hosts). */
+export function bufferSource(data: Uint8Array): DataSource {
+  return {
+    size: data.length,
+    open: async () => ({
+      read: async (buf, offset, length, position) => {
+        const n = Math.max(0, Math.min(length, data.length - position))
+        buf.set(data.subarray(position, position + n), offset)
+        return n
+      },
+      close: async () => {},
+    }),
+  }
+}
+
+/**
+ * `size` bytes of the file at `path` starting at `start`. With `expectSize` the file's current
+ * size must still be that (a rootfs file changed during the build is an error, not a torn copy).
+ */
+export function fileSource(path: string, start: number, size: number, expectSize?: number): DataSource {
+  return {
+    size,
+    open: async () => {
+      let fh: FileHandle
+      try {
+        fh = await open(path, 'r')
+      } catch (e) {
+        throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+      }
+      if (expectSize !== undefined) {
+        const st = await fh.stat()
+        if (st.size !== expectSize) {
+          await fh.close()
+          throw new EifError('ERR_EIF_INPUT', `${path}: changed size while building`)
+        }
+      }
+      return {
+        read: async (buf, offset, length, position) => {
+          const n = Math.max(0, Math.min(length, size - position))
+          if (n === 0) return 0
+          const r = await fh.read(buf, offset, n, start + position)
+          return r.bytesRead
+        },
+        close: () => fh.close(),
+      }
+    },
+  }
+}
+
+/** Reads the whole of `src` into `write`, in chunks of at most `chunk` bytes. */
+export async function pumpSource(src: DataSource, buf: Buffer, write: (b: Buffer) => Promise<void>): Promise<void> {
+  const r = await src.open()
+  try {
+    let pos = 0
+    while (pos < src.size) {
+      const n = await r.read(buf, 0, Math.min(buf.length, src.size - pos), pos)
+      if (n <= 0) throw new EifError('ERR_EIF_INPUT', 'input ended early (file shrank while building?)')
+      await write(buf.subarray(0, n))
+      pos += n
+    }
+  } finally {
+    await r.close()
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Streaming EIF writer. Sections go to the file in EifBuilder's order (kernel, cmdline, metadata,
+ * ramdisks, optional signature) straight after a reserved header; each section's data is measured
+ * and CRC'd as it is written, its 12-byte header is written once its size is known, and the EIF
+ * header goes in last. The CRC of the pieces is joined with crc32Combine, so nothing is read back
+ * and memory stays at one staging buffer whatever the ramdisk size.
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import { crc32, crc32Combine } from './crc32.js'
+import { EifError } from './errors.js'
+import {
+  CRC_OFFSET, DEFAULT_CPUS, DEFAULT_MEM, EIF_HEADER_SIZE, EIF_VERSION, FLAG_ARM64, MAX_SECTIONS, SECTION_HEADER_SIZE, SectionType,
+  encodeHeader, encodeSectionHeader,
+} from './format.js'
+import { Measurer, type Measurements } from './measure.js'
+import { signPcr0, pcr8Of, type SigningMaterial } from './signature.js'
+import { pumpSource, type DataSource } from './source.js'
+
+/** Writes one section's data through `out`; returns when done. */
+export type SectionProducer = (out: (chunk: Buffer) => Promise<void>) => Promise<unknown>
+
+export interface EifSections {
+  kernel: DataSource
+  /** Exactly the bytes to store: no NUL, no trailing newline (callers trim as nitro-cli does). */
+  cmdline: string
+  metadata: Uint8Array
+  /** In order: [0] bootstrap (PCR1), [1..] customer (PCR2). Each a file or a generator. */
+  ramdisks: Array<DataSource | SectionProducer>
+  arch: 'x86_64' | 'aarch64'
+  signing?: SigningMaterial
+  /** Called with the total bytes written so far. */
+  onProgress?: (bytes: number) => void
+}
+
+export interface EifWriteResult {
+  measurements: Measurements
+  size: number
+  crc32: number
+}
+
+/** Builds an EIF at `path` (created or truncated, mode 0644). */
+export async function writeEif(path: string, s: EifSections): Promise<EifWriteResult> {
+  if (s.cmdline.includes('\0')) throw new EifError('ERR_EIF_INPUT', 'cmdline contains a NUL byte')
+  if (s.ramdisks.length === 0) throw new EifError('ERR_EIF_INPUT', 'an EIF needs at least one ramdisk')
+  if (3 + s.ramdisks.length + (s.signing ? 1 : 0) > MAX_SECTIONS) throw new EifError('ERR_EIF_INPUT', 'too many ramdisks')
+  let fh: FileHandle
+  try {
+    fh = await open(path, 'w', 0o644)
+  } catch (e) {
+    throw new EifError('ERR_EIF_INPUT', `${path}: cannot create: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  try {
+    const measurer = new Measurer()
+    const offsets: bigint[] = []
+    const sizes: bigint[] = []
+    let pos = EIF_HEADER_SIZE
+    let bodyCrc = 0
+    let bodyLen = 0
+    const buf = Buffer.allocUnsafe(1 << 20)
+
+    const section = async (type: SectionType, produce: SectionProducer, measured: boolean): Promise<void> => {
+      const start = pos
+      let len = 0
+      let crc = 0
+      if (measured) measurer.begin(type)
+      await produce(async (chunk) => {
+        if (measured) measurer.update(chunk)
+        crc = crc32(chunk, crc)
+        let off = 0
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, start + SECTION_HEADER_SIZE + len + off)
+          off += bytesWritten
+        }
+        len += chunk.length
+        s.onProgress?.(start + SECTION_HEADER_SIZE + len)
+      })
+      const hdr = encodeSectionHeader(type, len)
+      await fh.write(hdr, 0, hdr.length, start)
+      bodyCrc = crc32Combine(bodyCrc, crc32(hdr), hdr.length)
+      bodyCrc = crc32Combine(bodyCrc, crc, len)
+      bodyLen += hdr.length + len
+      offsets.push(BigInt(start))
+      sizes.push(BigInt(len))
+      pos = start + SECTION_HEADER_SIZE + len
+    }
+    const fromSource = (src: DataSource): SectionProducer => (out) => pumpSource(src, buf, out)
+    const fromBytes = (b: Uint8Array): SectionProducer => async (out) => {
+      if (b.length > 0) await out(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+    }
+
+    await section(SectionType.Kernel, fromSource(s.kernel), true)
+    await section(SectionType.Cmdline, fromBytes(Buffer.from(s.cmdline, 'utf8')), true)
+    await section(SectionType.Metadata, fromBytes(s.metadata), false)
+    for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
+    const measurements = measurer.finish()
+    if (s.signing) {
+      const sig = signPcr0(s.signing, Buffer.from(measurements.pcr0, 'hex'))
+      await section(SectionType.Signature, fromBytes(sig), false)
+      measurements.pcr8 = pcr8Of(s.signing.certificate)
+    }
+    const header = encodeHeader({
+      version: EIF_VERSION,
+      flags: s.arch === 'aarch64' ? FLAG_ARM64 : 0,
+      defaultMem: DEFAULT_MEM,
+      defaultCpus: DEFAULT_CPUS,
+      numSections: offsets.length,
+      sectionOffsets: offsets,
+      sectionSizes: sizes,
+      unused: 0,
+      crc32: 0,
+    })
+    const crc = crc32Combine(crc32(header.subarray(0, CRC_OFFSET)), bodyCrc, bodyLen)
+    header.writeUInt32BE(crc, CRC_OFFSET)
+    await fh.write(header, 0, header.length, 0)
+    await fh.truncate(pos)
+    return { measurements, size: pos, crc32: crc }
+  } finally {
+    await fh.close()
+  }
+}
