@@ -101,7 +101,9 @@ export function formatAddress(a: Address): string {
   switch (a.kind) {
     case 'vsock':
       checkU32(a.cid, 'cid')
-      checkPort(a.port, true)
+      // Kernel-chosen vsock ports (a client's local end) are u32 and print as such; parseAddress
+      // still accepts only 1..65535 as input.
+      checkU32(a.port, 'port')
       return `vsock://${a.cid === VMADDR_CID_ANY ? 'any' : String(a.cid)}:${a.port}`
     case 'tcp':
       checkPort(a.port, true)

@@ -22,3 +22,4 @@ export { connect, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from './conn
 export { listen, type Listener, type ListenOptions, type ConnectionHandler } from './listen.js'
 export { endpoints, type Endpoints } from './endpoints.js'
 export { AddressError, VsockUnavailableError, ConnectAbortedError, SocketError, type VsockBridgeErrorCode } from './errors.js'
+export { localCid, vsockAvailable } from './vsock.js'

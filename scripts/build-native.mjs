@@ -1,0 +1,52 @@
+// Builds the optional native addons of binding.gyp (vsock, ...) at install time.
+//
+// npm would run `node-gyp rebuild` by itself because binding.gyp exists, and a compile failure
+// would then fail `npm ci`. The addons are optional (vsock addresses report ERR_VSOCK_UNAVAILABLE
+// without theirs), so this script builds them and only WARNS on failure, unless
+// NITRO_RECIPIENT_REQUIRE_NATIVE=1 asks for a hard failure (CI on Linux).
+//
+// Offline by design: when Node's own headers are installed next to the node binary
+// (<prefix>/include/node, as Debian and nodesource packages do) node-gyp is pointed at them with
+// --nodedir, so it never downloads a header tarball.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import process from 'node:process'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const strict = process.env.NITRO_RECIPIENT_REQUIRE_NATIVE === '1'
+const say = (line) => process.stderr.write(`nitro-recipient: ${line}\n`)
+
+function giveUp(reason) {
+  say(`native addons not built: ${reason}`)
+  say('vsock:// addresses will fail with ERR_VSOCK_UNAVAILABLE; unix: and tcp:// addresses work.')
+  say('To build later: install g++, make and python3, then run `npm rebuild` or `node scripts/build-native.mjs`.')
+  process.exit(strict ? 1 : 0)
+}
+
+if (process.platform !== 'linux') giveUp(`AF_VSOCK and /dev/nsm exist only on Linux (this is ${process.platform})`)
+
+// node-gyp ships with npm: npm exports its path to lifecycle scripts; otherwise find it beside npm.
+function findNodeGyp() {
+  const candidates = []
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp)
+  if (process.env.npm_execpath) candidates.push(join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'))
+  const prefix = dirname(dirname(process.execPath))
+  candidates.push(join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'))
+  return candidates.find((p) => existsSync(p))
+}
+
+const nodeGyp = findNodeGyp()
+if (nodeGyp === undefined) giveUp('node-gyp was not found (it ships with npm)')
+
+const args = [nodeGyp, 'rebuild']
+const prefix = dirname(dirname(process.execPath))
+if (existsSync(join(prefix, 'include', 'node', 'node_api.h')) && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) {
+  args.push(`--nodedir=${prefix}`)
+}
+
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], timeout: 10 * 60_000 })
+if (r.error) giveUp(r.error.message)
+if (r.status !== 0) giveUp(`node-gyp exited with ${r.status ?? r.signal} (see the output above)`)
+say('native addons built (build/Release).')
