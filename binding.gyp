@@ -17,5 +17,18 @@
         }],
       ],
     },
+    {
+      # nsm: the /dev/nsm ioctl (0xC0200A00) on the libuv thread pool (Linux only).
+      'target_name': 'nsm',
+      'conditions': [
+        ['OS=="linux"', {
+          'sources': ['nsm/native/nsm.c'],
+          'cflags': ['-std=c11', '-Wall', '-Wextra', '-O2'],
+        }, {
+          # No /dev/nsm elsewhere: build nothing, openAttester reports ERR_NSM_UNAVAILABLE.
+          'type': 'none',
+        }],
+      ],
+    },
   ],
 }

@@ -1,0 +1,58 @@
+/**
+ * The NSM server: serves an {@link Attester} (normally the simulator) over the NSM protocol on
+ * a vsock-bridge address (`unix:/path`, `tcp://host:port`, `vsock://any:port`). Framing: see
+ * `framing.ts`. Requests on one connection are answered in order, one at a time; a framing
+ * error or an idle connection (no complete request for `idleTimeoutMs`) closes the connection.
+ * @module
+ */
+import type { Socket } from 'node:net'
+import { listen, type Listener } from '../../vsock-bridge/index.js'
+import { silentLogger, type Logger } from '../../common/log.js'
+import { NSM_REQUEST_MAX_SIZE, type Attester } from '../attester.js'
+import { handleNsmRequest } from '../handler.js'
+import { encodeFrame, FrameReader } from './framing.js'
+
+export interface ServeOptions {
+  logger?: Logger
+  /** Close a connection that sends no complete request for this long. Default 60 s. */
+  idleTimeoutMs?: number
+  /** Concurrent connections; more are refused. Default 64. */
+  maxConnections?: number
+}
+
+function serveConnection(socket: Socket, attester: Attester, log: Logger, idleMs: number): void {
+  const reader = new FrameReader(NSM_REQUEST_MAX_SIZE)
+  let chain: Promise<void> = Promise.resolve()
+  socket.setTimeout(idleMs, () => socket.destroy())
+  socket.on('error', (e) => log.debug({ err: e.message }, 'NSM connection error'))
+  socket.on('data', (chunk: Buffer) => {
+    let frames: Uint8Array[]
+    try {
+      frames = reader.push(chunk)
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'NSM connection: framing error, closing')
+      socket.destroy()
+      return
+    }
+    for (const req of frames) {
+      chain = chain.then(async () => {
+        const res = await handleNsmRequest(attester, req, (e) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'NSM request failed unexpectedly'))
+        if (!socket.destroyed) socket.write(encodeFrame(res))
+      })
+    }
+  })
+  socket.on('end', () => {
+    void chain.then(() => socket.end())
+  })
+}
+
+/** Starts serving; close the returned listener to stop. */
+export async function serveNsm(attester: Attester, address: string, opts: ServeOptions = {}): Promise<Listener> {
+  const log = opts.logger ?? silentLogger
+  const idle = opts.idleTimeoutMs ?? 60_000
+  const listener = await listen(address, (s) => serveConnection(s, attester, log, idle), {
+    maxConnections: opts.maxConnections ?? 64,
+    onError: (e) => log.warn({ err: e.message }, 'NSM server: accept error'),
+  })
+  return listener
+}
