@@ -1,0 +1,116 @@
+/**
+ * Operations on asymmetric KMS keys: Sign, Verify, GetPublicKey, DeriveSharedSecret.
+ * @module
+ */
+import { constants, createPrivateKey, createPublicKey, diffieHellman, sign, verify, type KeyObject } from 'node:crypto'
+import { kms } from '../errors.js'
+import { KEY_SPECS } from '../keyspec.js'
+import type { Value } from '../schema.js'
+import type { KeyRecord } from '../store.js'
+import { authorizeKey, checkGrantTokens, dryRun, keyArn, requireEnabled, requireUsage, resolveKey, type OpContext } from '../context.js'
+import { conditionsOf, deliver, recipientOf } from './recipient-step.js'
+
+type Req = Record<string, Value>
+
+function privateKeyOf(ctx: OpContext, key: KeyRecord): KeyObject {
+  const der = ctx.store.material(key.id)
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+  } finally {
+    der.fill(0)
+  }
+}
+
+/** node:crypto parameters for a KMS signing algorithm. */
+function signingParams(alg: string): { hash: string; padding?: number; saltLength?: number } {
+  const hash = `sha${alg.slice(-3)}`
+  if (alg.startsWith('RSASSA_PSS_')) return { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(-3)) / 8 }
+  if (alg.startsWith('RSASSA_PKCS1_V1_5_')) return { hash, padding: constants.RSA_PKCS1_PADDING }
+  return { hash }
+}
+
+function checkSigning(key: KeyRecord, req: Req, op: string): { hash: string; padding?: number; saltLength?: number } {
+  requireUsage(key, 'SIGN_VERIFY', op)
+  const alg = req.SigningAlgorithm as string
+  if (!KEY_SPECS[key.spec]?.signing?.includes(alg)) {
+    throw kms('InvalidKeyUsageException', `Signing algorithm ${alg} is not valid for ${keyArn(key)} (key spec ${key.spec}).`)
+  }
+  const type = (req.MessageType ?? 'RAW') as string
+  // node:crypto signs messages, not precomputed digests; refusing is honest, emulating is not.
+  if (type !== 'RAW') throw kms('UnsupportedOperationException', `kms-local supports MessageType RAW only, not ${type}.`)
+  return signingParams(alg)
+}
+
+export async function signOp(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
+  checkGrantTokens(req.GrantTokens)
+  const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
+  authorizeKey(ctx, key, 'kms:Sign')
+  requireEnabled(key)
+  const p = checkSigning(key, req, 'Sign')
+  dryRun(req.DryRun)
+  const signature = sign(p.hash, req.Message as Buffer, { key: privateKeyOf(ctx, key), padding: p.padding, saltLength: p.saltLength, dsaEncoding: 'der' })
+  return { KeyId: keyArn(key), Signature: signature, SigningAlgorithm: req.SigningAlgorithm }
+}
+
+export async function verifyOp(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
+  checkGrantTokens(req.GrantTokens)
+  const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
+  authorizeKey(ctx, key, 'kms:Verify')
+  requireEnabled(key)
+  const p = checkSigning(key, req, 'Verify')
+  dryRun(req.DryRun)
+  const pub = createPublicKey(privateKeyOf(ctx, key))
+  let ok = false
+  try {
+    ok = verify(p.hash, req.Message as Buffer, { key: pub, padding: p.padding, saltLength: p.saltLength, dsaEncoding: 'der' }, req.Signature as Buffer)
+  } catch {
+    ok = false
+  }
+  if (!ok) throw kms('KMSInvalidSignatureException')
+  return { KeyId: keyArn(key), SignatureValid: true, SigningAlgorithm: req.SigningAlgorithm }
+}
+
+export async function getPublicKey(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
+  checkGrantTokens(req.GrantTokens)
+  const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
+  authorizeKey(ctx, key, 'kms:GetPublicKey')
+  requireEnabled(key)
+  const spec = KEY_SPECS[key.spec]
+  if (spec.kind === 'symmetric') throw kms('UnsupportedOperationException', `${keyArn(key)} key spec is SYMMETRIC_DEFAULT; GetPublicKey needs an asymmetric KMS key.`)
+  const out: Record<string, unknown> = {
+    KeyId: keyArn(key),
+    PublicKey: createPublicKey(privateKeyOf(ctx, key)).export({ type: 'spki', format: 'der' }),
+    CustomerMasterKeySpec: key.spec,
+    KeySpec: key.spec,
+    KeyUsage: key.usage,
+  }
+  if (key.usage === 'SIGN_VERIFY') out.SigningAlgorithms = [...(spec.signing ?? [])]
+  if (key.usage === 'KEY_AGREEMENT') out.KeyAgreementAlgorithms = [...(spec.keyAgreement ?? [])]
+  return out
+}
+
+export async function deriveSharedSecret(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
+  checkGrantTokens(req.GrantTokens)
+  const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
+  const recipient = await recipientOf(req, ctx)
+  authorizeKey(ctx, key, 'kms:DeriveSharedSecret', conditionsOf(recipient))
+  requireEnabled(key)
+  requireUsage(key, 'KEY_AGREEMENT', 'DeriveSharedSecret')
+  let peer: KeyObject
+  try {
+    peer = createPublicKey({ key: req.PublicKey as Buffer, format: 'der', type: 'spki' })
+  } catch {
+    throw kms('ValidationException', 'PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo.')
+  }
+  const curve = KEY_SPECS[key.spec].curve
+  if (peer.asymmetricKeyType !== 'ec' || peer.asymmetricKeyDetails?.namedCurve !== curve) {
+    throw kms('ValidationException', `PublicKey must be on the same curve as ${keyArn(key)} (${key.spec}).`)
+  }
+  dryRun(req.DryRun)
+  const secret = diffieHellman({ privateKey: privateKeyOf(ctx, key), publicKey: peer })
+  const out: Record<string, unknown> = { KeyId: keyArn(key) }
+  deliver(out, 'SharedSecret', secret, recipient, ctx)
+  out.KeyAgreementAlgorithm = 'ECDH'
+  out.KeyOrigin = key.origin
+  return out
+}
