@@ -112,7 +112,7 @@ describe('ProtocolAttester over the codec', () => {
       async close() {},
     }
     const a = new ProtocolAttester(t)
-    const calls = Array.from({ length: 10 }, (_, i) => a.describePcr(i).then(() => order.push(i)))
+    const calls: Promise<unknown>[] = Array.from({ length: 10 }, (_, i) => a.describePcr(i).then(() => order.push(i)))
     calls.push(a.describePcr(99).catch(() => order.push(99)))
     await Promise.all(calls)
     expect(maxInFlight).toBe(1)
