@@ -154,7 +154,7 @@ describe('hostile EIFs: each a typed error', async () => {
         fc.option(fc.nat(small.length), { nil: undefined }),
         fc.boolean(),
         async (flips, cut, crc) => {
-          let b = Buffer.from(small)
+          let b: Buffer = Buffer.from(small)
           for (const [i, v] of flips) b[i] = v
           if (cut !== undefined) b = b.subarray(0, cut)
           if (crc && b.length >= 548) b = fixCrc(Buffer.from(b))

@@ -1,0 +1,233 @@
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, existsSync, rmSync, utimesSync, writeFileSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import fc from 'fast-check'
+import { afterAll, describe, expect, it } from 'vitest'
+import { buildEif, type RootfsInput } from '../../eif-build/build.js'
+import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
+import { loadDockerArchive } from '../../eif-build/image.js'
+import { verifyEif } from '../../eif-build/reader.js'
+import { indexTar } from '../../eif-build/tar.js'
+import { makeTar, rawSections, standInBlobs, tempDir, type TarMember } from './helpers.js'
+
+const tmp = tempDir('img')
+afterAll(() => tmp.cleanup())
+const blobs = standInBlobs(tmp.dir)
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+function stampTree(dir: string, t: number): void {
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n)
+    if (lstatSync(p).isDirectory()) stampTree(p, t)
+    utimesSync(p, t, t)
+  }
+}
+
+/** Layer 1 and layer 2 (whiteout, opaque dir, overwrite, hard link), as GNU tar makes them. */
+function makeLayers(): { l1: Buffer; l2: Buffer } {
+  const a = join(tmp.dir, 'layer1')
+  mkdirSync(join(a, 'etc'), { recursive: true })
+  mkdirSync(join(a, 'usr/bin'), { recursive: true })
+  mkdirSync(join(a, 'opq/sub'), { recursive: true })
+  writeFileSync(join(a, 'etc/a'), 'a from layer 1')
+  writeFileSync(join(a, 'etc/b'), 'b from layer 1')
+  writeFileSync(join(a, 'usr/bin/tool'), 'old tool', { mode: 0o755 })
+  writeFileSync(join(a, 'opq/x'), 'x')
+  writeFileSync(join(a, 'opq/sub/deep'), 'deep')
+  stampTree(a, 1_500_000_000)
+  const b = join(tmp.dir, 'layer2')
+  mkdirSync(join(b, 'etc'), { recursive: true })
+  mkdirSync(join(b, 'usr/bin'), { recursive: true })
+  mkdirSync(join(b, 'opq'), { recursive: true })
+  writeFileSync(join(b, 'etc/.wh.a'), '')
+  writeFileSync(join(b, 'opq/.wh..wh..opq'), '')
+  writeFileSync(join(b, 'opq/z'), 'z from layer 2')
+  writeFileSync(join(b, 'etc/c'), 'c from layer 2')
+  linkSync(join(b, 'etc/c'), join(b, 'etc/c-link'))
+  writeFileSync(join(b, 'usr/bin/tool'), 'new tool', { mode: 0o755 })
+  stampTree(b, 1_600_000_000)
+  const tar = (dir: string): Buffer => execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '-C', dir, '-cf', '-', '.'])
+  return { l1: tar(a), l2: tar(b) }
+}
+const { l1, l2 } = makeLayers()
+const config = Buffer.from(JSON.stringify({
+  architecture: 'amd64', os: 'linux',
+  config: { Cmd: ['/usr/bin/tool', 'run'], Entrypoint: ['/ignored'], Env: ['PATH=/usr/bin', 'X=1'] },
+  rootfs: { type: 'layers', diff_ids: [`sha256:${sha(l1)}`, `sha256:${sha(l2)}`] },
+}))
+
+function dockerArchive(name: string, layer2: Buffer, extra: (dir: string) => void = () => {}): string {
+  const d = join(tmp.dir, name)
+  mkdirSync(join(d, 'l1'), { recursive: true })
+  mkdirSync(join(d, 'l2'))
+  writeFileSync(join(d, 'l1/layer.tar'), l1)
+  writeFileSync(join(d, 'l2/layer.tar'), layer2)
+  writeFileSync(join(d, 'config.json'), config)
+  writeFileSync(join(d, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['example.com/app:v1'], Layers: ['l1/layer.tar', 'l2/layer.tar'] }]))
+  extra(d)
+  const out = `${d}.tar`
+  execFileSync('tar', ['-C', d, '-cf', out, '.'])
+  return out
+}
+
+function ociLayout(name: string, layerType2 = 'application/vnd.oci.image.layer.v1.tar+gzip', mutate?: (blobs: string) => void): string {
+  const d = join(tmp.dir, name)
+  const bdir = join(d, 'blobs/sha256')
+  mkdirSync(bdir, { recursive: true })
+  const put = (b: Buffer): string => {
+    writeFileSync(join(bdir, sha(b)), b)
+    return `sha256:${sha(b)}`
+  }
+  const gz = gzipSync(l2)
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(config), size: config.length },
+    layers: [
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: put(l1), size: l1.length },
+      { mediaType: layerType2, digest: put(gz), size: gz.length },
+    ],
+  }))
+  const md = put(manifest)
+  writeFileSync(join(d, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
+  writeFileSync(join(d, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length }] }))
+  mutate?.(bdir)
+  return d
+}
+
+async function build(rootfs: RootfsInput, name: string): Promise<{ eif: Buffer; pcrs: { pcr0: string; pcr1: string; pcr2: string } }> {
+  const output = join(tmp.dir, `${name}.eif`)
+  const r = await buildEif({ blobs, rootfs, output, sourceDateEpoch: '1700000000' })
+  const d = await verifyEif(output)
+  expect(d.measurements).toEqual(r.measurements)
+  return { eif: readFileSync(output), pcrs: r.measurements }
+}
+
+function unpackCustomer(eif: Buffer, name: string): string {
+  const ramdisks = rawSections(eif).filter((s) => s.type === 3)
+  const dir = join(tmp.dir, name)
+  mkdirSync(dir)
+  execFileSync('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { cwd: dir, input: ramdisks[1].data })
+  return dir
+}
+
+describe('docker save archive', () => {
+  it('flattens layers with whiteouts, opaque dirs, overwrites and hard links; cmd from Cmd, env from Env', async () => {
+    const { eif } = await build({ kind: 'docker-archive', path: dockerArchive('plain', l2) }, 'plain')
+    const dir = unpackCustomer(eif, 'plain-out')
+    const r = (p: string): string => readFileSync(join(dir, 'rootfs', p), 'utf8')
+    expect(existsSync(join(dir, 'rootfs/etc/a'))).toBe(false) // whited out
+    expect(r('etc/b')).toBe('b from layer 1')
+    expect(readdirSync(join(dir, 'rootfs/opq')).sort()).toEqual(['z']) // opaque: x and sub/ gone
+    expect(r('usr/bin/tool')).toBe('new tool')
+    expect(lstatSync(join(dir, 'rootfs/usr/bin/tool')).mode & 0o7777).toBe(0o755)
+    expect(r('etc/c')).toBe('c from layer 2')
+    expect(readlinkSync(join(dir, 'rootfs/etc/c-link'))).toBe('c') // linuxkit: hard link -> relative symlink
+    expect(lstatSync(join(dir, 'rootfs/etc/b')).mtimeMs).toBe(1_500_000_000_000)
+    expect(lstatSync(join(dir, 'rootfs/etc/c')).mtimeMs).toBe(1_600_000_000_000)
+    expect(readFileSync(join(dir, 'cmd'), 'utf8')).toBe('/usr/bin/tool\nrun\n')
+    expect(readFileSync(join(dir, 'env'), 'utf8')).toBe('PATH=/usr/bin\nX=1\n')
+    const md = JSON.parse(rawSections(eif).find((s) => s.type === 5)?.data.toString() ?? '{}')
+    expect(md.ImageName).toBe('example.com/app')
+    expect(md.ImageVersion).toBe(sha(config))
+    expect(md.BuildMetadata.BuildTime).toBe('2023-11-14T22:13:20+00:00')
+    expect(Object.keys(md.DockerInfo)).toEqual(['architecture', 'config', 'os', 'rootfs'])
+  })
+
+  it('gzip layers give the same ramdisks; an OCI layout of the same layers gives the same PCRs', async () => {
+    const plain = await build({ kind: 'docker-archive', path: dockerArchive('plain2', l2) }, 'plain2')
+    const gz = await build({ kind: 'docker-archive', path: dockerArchive('gz', gzipSync(l2)) }, 'gz')
+    const oci = await build({ kind: 'oci-layout', path: ociLayout('oci') }, 'oci')
+    expect(gz.pcrs).toEqual(plain.pcrs)
+    expect(oci.pcrs).toEqual(plain.pcrs)
+  })
+
+  it('two builds are byte-identical', async () => {
+    const path = dockerArchive('det', l2)
+    const a = await build({ kind: 'docker-archive', path }, 'det-a')
+    const b = await build({ kind: 'docker-archive', path }, 'det-b')
+    expect(a.eif.equals(b.eif)).toBe(true)
+  })
+})
+
+describe('bad images: typed errors', () => {
+  const withLayer = (name: string, members: TarMember[]) => ({ kind: 'docker-archive' as const, path: dockerArchive(name, makeTar(members)) })
+  const code = async (rootfs: RootfsInput, name: string): Promise<string> => {
+    try {
+      await buildEif({ blobs, rootfs, output: join(tmp.dir, `${name}.eif`) })
+      return 'ok'
+    } catch (e) {
+      expect(e).toBeInstanceOf(EifError)
+      return (e as EifError).code
+    }
+  }
+  it('.. paths, absolute paths', async () => {
+    expect(await code(withLayer('dotdot', [{ name: '../evil', data: Buffer.from('x') }]), 'dotdot')).toBe('ERR_EIF_ROOTFS_PATH')
+    expect(await code(withLayer('dotdot2', [{ name: 'a/../../evil', data: Buffer.from('x') }]), 'dotdot2')).toBe('ERR_EIF_ROOTFS_PATH')
+    expect(await code(withLayer('abs', [{ name: '/etc/passwd', data: Buffer.from('x') }]), 'abs')).toBe('ERR_EIF_ROOTFS_PATH')
+  })
+  it('symlinks escaping the tree, hard links to nothing', async () => {
+    expect(await code(withLayer('esc', [{ name: 'a/l', type: '2', linkname: '../../x' }]), 'esc')).toBe('ERR_EIF_ROOTFS_SYMLINK')
+    expect(await code(withLayer('esc2', [{ name: 'l', type: '2', linkname: '/../../etc/shadow' }]), 'esc2')).toBe('ERR_EIF_ROOTFS_SYMLINK')
+    expect(await code(withLayer('hl', [{ name: 'l', type: '1', linkname: 'missing' }]), 'hl')).toBe('ERR_EIF_ROOTFS_HARDLINK')
+    expect(await code(withLayer('hl2', [{ name: 'l', type: '1', linkname: '../etc/passwd' }]), 'hl2')).toBe('ERR_EIF_ROOTFS_PATH')
+  })
+  it('device files', async () => {
+    expect(await code(withLayer('dev', [{ name: 'dev/sda', type: '4' }]), 'dev')).toBe('ERR_EIF_ROOTFS_FILE_TYPE')
+    expect(await code(withLayer('chr', [{ name: 'dev/null', type: '3' }]), 'chr')).toBe('ERR_EIF_ROOTFS_FILE_TYPE')
+  })
+  it('unsupported layer media types, digest mismatches, zstd blobs', async () => {
+    expect(await code({ kind: 'oci-layout', path: ociLayout('zstd', 'application/vnd.oci.image.layer.v1.tar+zstd') }, 'zstd')).toBe('ERR_EIF_LAYER_MEDIA_TYPE')
+    const tampered = ociLayout('tamper', undefined, (bdir) => {
+      const f = join(bdir, sha(l1))
+      const b = readFileSync(f)
+      b[600] ^= 1
+      writeFileSync(f, b)
+    })
+    expect(await code({ kind: 'oci-layout', path: tampered }, 'tamper')).toBe('ERR_EIF_DIGEST_MISMATCH')
+    const z = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(100)])
+    expect(await code({ kind: 'docker-archive', path: dockerArchive('zstd-docker', z) }, 'zstd-docker')).toBe('ERR_EIF_LAYER_MEDIA_TYPE')
+  })
+  it('malformed archives and manifests', async () => {
+    const badSum = makeTar([{ name: 'f', data: Buffer.from('x') }])
+    badSum[0] ^= 1
+    expect(await code({ kind: 'docker-archive', path: dockerArchive('badsum', badSum) }, 'badsum')).toBe('ERR_EIF_TAR')
+    expect(await code(withLayer('sparse', [{ name: 'f', type: 'S' }]), 'sparse')).toBe('ERR_EIF_TAR')
+    const two = dockerArchive('two', l2, (d) => writeFileSync(join(d, 'manifest.json'), JSON.stringify([{ Config: 'config.json', Layers: [] }, { Config: 'config.json', Layers: [] }])))
+    expect(await code({ kind: 'docker-archive', path: two }, 'two')).toBe('ERR_EIF_IMAGE')
+    const noLayer = dockerArchive('nolayer', l2, (d) => rmSync(join(d, 'l1'), { recursive: true }))
+    expect(await code({ kind: 'docker-archive', path: noLayer }, 'nolayer')).toBe('ERR_EIF_IMAGE')
+  })
+  it('temporary inflated layers are removed by close()', async () => {
+    const mine = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('nitro-recipient-eif-'))
+    const before = new Set(mine())
+    const img = await loadDockerArchive(dockerArchive('cleanup', gzipSync(l2)))
+    const created = mine().filter((n) => !before.has(n))
+    expect(created.length).toBe(1)
+    await img.close()
+    expect(existsSync(join(tmpdir(), created[0]))).toBe(false)
+  })
+})
+
+describe('tar reader', () => {
+  it('random mutations: entries or a typed error (property)', async () => {
+    const good = makeTar([{ name: 'dir/', type: '5' }, { name: 'dir/f', data: Buffer.from('hello') }, { name: 'l', type: '2', linkname: 'dir/f' }])
+    const p = join(tmp.dir, 'fuzz.tar')
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.nat(good.length), async (flips, cut) => {
+        const b = Buffer.from(good.subarray(0, cut))
+        for (const [i, v] of flips) if (i < b.length) b[i] = v
+        writeFileSync(p, b)
+        try {
+          await indexTar(p)
+        } catch (e) {
+          expect(e).toBeInstanceOf(EifError)
+          expect(EIF_ERROR_CODES).toContain((e as EifError).code)
+        }
+      }),
+      { numRuns: 200 },
+    )
+  })
+})

@@ -1,0 +1,194 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { decodeCbor } from '../../common/cbor.js'
+import { main } from '../../eif-build/main.js'
+import { buildEif } from '../../eif-build/build.js'
+import { readEifMeasurements, verifyEif } from '../../eif-build/reader.js'
+import { captureIo } from '../helpers/io.js'
+import { fixCrc, pcr, rawSections, standInBlobs, tempDir } from './helpers.js'
+
+const tmp = tempDir('cli')
+afterAll(() => tmp.cleanup())
+const blobs = standInBlobs(tmp.dir)
+const rootfs = join(tmp.dir, 'rootfs')
+mkdirSync(join(rootfs, 'app'), { recursive: true })
+writeFileSync(join(rootfs, 'app/server'), 'server binary')
+
+function keypair(name: string, algo: string[]): { cert: string; key: string } {
+  const cert = join(tmp.dir, `${name}.crt`)
+  const key = join(tmp.dir, `${name}.key`)
+  execFileSync('openssl', ['req', '-x509', ...algo, '-nodes', '-subj', `/C=US/O=Test/CN=${name}`, '-days', '2', '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  return { cert, key }
+}
+const p384 = keypair('p384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'])
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const c = captureIo()
+  const code = await main(argv, c.io)
+  return { code, out: c.stdout(), err: c.stderr() }
+}
+
+const buildArgs = (output: string): string[] => ['build', '--blobs', blobs, '--rootfs', rootfs, '--cmd', '/app/server', '--env', 'MODE=prod', '--output', output]
+
+describe('must show: build a directory rootfs, describe it, build again', () => {
+  it('describe: CheckCRC true and the PCRs build printed; a second build gives the same PCRs and bytes', async () => {
+    process.env.SOURCE_DATE_EPOCH = '1700000000'
+    try {
+      const first = await run(buildArgs(join(tmp.dir, 'one.eif')))
+      expect(first.code).toBe(0)
+      const built = JSON.parse(first.out)
+      expect(Object.keys(built)).toEqual(['Measurements'])
+      expect(Object.keys(built.Measurements)).toEqual(['HashAlgorithm', 'PCR0', 'PCR1', 'PCR2'])
+      expect(built.Measurements.HashAlgorithm).toBe('Sha384 { ... }')
+      expect(first.out).toBe(`${JSON.stringify(built, null, 2)}\n`)
+
+      const desc = await run(['describe', join(tmp.dir, 'one.eif')])
+      expect(desc.code).toBe(0)
+      const d = JSON.parse(desc.out)
+      expect(Object.keys(d)).toEqual(['EifVersion', 'Measurements', 'IsSigned', 'CheckCRC', 'ImageName', 'ImageVersion', 'Metadata'])
+      expect(d.EifVersion).toBe(4)
+      expect(d.CheckCRC).toBe(true)
+      expect(d.IsSigned).toBe(false)
+      expect(d.Measurements).toEqual(built.Measurements)
+      expect(d.Metadata.BuildTime).toBe('2023-11-14T22:13:20+00:00')
+
+      const second = await run(buildArgs(join(tmp.dir, 'two.eif')))
+      expect(JSON.parse(second.out)).toEqual(built)
+      expect(readFileSync(join(tmp.dir, 'one.eif')).equals(readFileSync(join(tmp.dir, 'two.eif')))).toBe(true)
+
+      // PCRs from the formulas over the file's own sections
+      const secs = rawSections(readFileSync(join(tmp.dir, 'one.eif')))
+      const [k, c, , r0, r1] = secs.map((s) => s.data)
+      expect(built.Measurements.PCR0).toBe(pcr(k, c, r0, r1))
+      expect(built.Measurements.PCR1).toBe(pcr(k, c, r0))
+      expect(built.Measurements.PCR2).toBe(pcr(r1))
+      expect(c.toString()).toBe('reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on') // trimmed
+
+      const p = await run(['pcrs', join(tmp.dir, 'one.eif')])
+      expect(JSON.parse(p.out)).toEqual(built)
+    } finally {
+      delete process.env.SOURCE_DATE_EPOCH
+    }
+  })
+
+  it('usage errors exit 2; failures exit 1 with a code', async () => {
+    expect((await run(['build', '--rootfs', rootfs])).code).toBe(2)
+    expect((await run(['build', '--rootfs', rootfs, '--oci-layout', rootfs, '--output', 'x'])).code).toBe(2)
+    expect((await run(['frobnicate'])).code).toBe(2)
+    const missing = await run(['describe', join(tmp.dir, 'nope.eif')])
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain('ERR_EIF_INPUT')
+    const help = await run(['--help'])
+    expect(help.code).toBe(0)
+    expect(help.out).toContain('--docker-archive')
+  })
+
+  it('describe prints the JSON and fails with ERR_EIF_CRC_MISMATCH on a corrupted file', async () => {
+    const f = readFileSync(join(tmp.dir, 'one.eif'))
+    f[f.length - 100] ^= 1
+    writeFileSync(join(tmp.dir, 'corrupt.eif'), f)
+    const r = await run(['describe', join(tmp.dir, 'corrupt.eif')])
+    expect(r.code).toBe(1)
+    expect(JSON.parse(r.out).CheckCRC).toBe(false)
+    expect(r.err).toContain('ERR_EIF_CRC_MISMATCH')
+    expect((await run(['pcrs', join(tmp.dir, 'corrupt.eif')])).code).toBe(1)
+  })
+})
+
+describe('signing (nitro-cli signer format)', () => {
+  it('P-384: signature section, PCR8 = extend(SHA384(DER)), describe verifies', async () => {
+    const out = join(tmp.dir, 'signed.eif')
+    const r = await run([...buildArgs(out).slice(0, -2), '--signing-certificate', p384.cert, '--private-key', p384.key, '--output', out])
+    expect(r.code).toBe(0)
+    const built = JSON.parse(r.out).Measurements
+    const der = execFileSync('openssl', ['x509', '-in', p384.cert, '-outform', 'DER'])
+    // PCR8 = extend(DER) = SHA384(0^48 || SHA384(DER)), not the PEM bytes
+    expect(built.PCR8).toBe(pcr(der))
+    expect(built.PCR8).not.toBe(pcr(readFileSync(p384.cert)))
+    const file = readFileSync(out)
+    const secs = rawSections(file)
+    expect(secs.map((s) => s.type)).toEqual([1, 2, 5, 3, 3, 4])
+    // section: [ {signing_certificate: [u8], signature: [u8]} ], COSE_Sign1 untagged, {1: -35}
+    const section = decodeCbor(secs[5].data, { maxItems: 100000 }) as Array<Map<string, number[]>>
+    expect(Buffer.from(section[0].get('signing_certificate') as number[]).equals(readFileSync(p384.cert))).toBe(true)
+    const cose = Buffer.from(section[0].get('signature') as number[])
+    expect(cose.subarray(0, 6).toString('hex')).toBe('8444a1013822')
+    const d = JSON.parse((await run(['describe', out])).out)
+    expect(Object.keys(d)).toEqual(['EifVersion', 'Measurements', 'IsSigned', 'SigningCertificate', 'CheckCRC', 'SignatureCheck', 'ImageName', 'ImageVersion', 'Metadata'])
+    expect(d.IsSigned).toBe(true)
+    expect(d.SignatureCheck).toBe(true)
+    expect(d.CheckCRC).toBe(true)
+    expect(d.Measurements.PCR8).toBe(built.PCR8)
+    expect(d.SigningCertificate.IssuerName).toEqual({ C: 'US', O: 'Test', CN: 'p384' })
+    expect(d.SigningCertificate.Algorithm).toBe('ecdsa-with-SHA256')
+    const m = await readEifMeasurements(out)
+    expect(m.pcr8?.toString('hex')).toBe(built.PCR8)
+  })
+
+  it('P-256 and P-521 sign and verify; RSA and mismatched keys are refused', async () => {
+    for (const curve of ['P-256', 'P-521']) {
+      const kp = keypair(curve, ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`])
+      const out = join(tmp.dir, `${curve}.eif`)
+      await buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/app/server'], output: out, signingCertificate: kp.cert, privateKey: kp.key })
+      expect((await verifyEif(out)).signature?.valid).toBe(true)
+    }
+    const rsa = keypair('rsa', ['-newkey', 'rsa:2048'])
+    await expect(buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['x'], output: join(tmp.dir, 'rsa.eif'), signingCertificate: rsa.cert, privateKey: rsa.key }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_SIGNING_KEY' })
+    const other = keypair('other', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'])
+    await expect(buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['x'], output: join(tmp.dir, 'mm.eif'), signingCertificate: p384.cert, privateKey: other.key }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_SIGNING_KEY' })
+  })
+
+  it('a bad signature is ERR_EIF_SIGNATURE_INVALID: tampered signature bytes, or a changed ramdisk', async () => {
+    const out = join(tmp.dir, 'signed2.eif')
+    await buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/app/server'], output: out, signingCertificate: p384.cert, privateKey: p384.key })
+    const file = readFileSync(out)
+    const secs = rawSections(file)
+    // last byte of the section is the last byte of r||s (encoded as a 1- or 2-byte uint)
+    const sig = Buffer.from(file)
+    const last = secs[5].offset + 12 + secs[5].size - 1
+    sig[last] = sig[last] === 0x10 ? 0x11 : 0x10
+    writeFileSync(join(tmp.dir, 'badsig.eif'), fixCrc(sig))
+    await expect(verifyEif(join(tmp.dir, 'badsig.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_INVALID' })
+    const rd = Buffer.from(file)
+    rd[secs[4].offset + 200] ^= 1
+    writeFileSync(join(tmp.dir, 'badrd.eif'), fixCrc(rd))
+    await expect(verifyEif(join(tmp.dir, 'badrd.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_INVALID' })
+    const r = await run(['describe', join(tmp.dir, 'badrd.eif')])
+    expect(JSON.parse(r.out).SignatureCheck).toBe(false)
+    expect(r.code).toBe(1)
+    const junk = Buffer.from(file)
+    junk[secs[5].offset + 12] = 0x82 // array of 2, not 1
+    writeFileSync(join(tmp.dir, 'junk.eif'), fixCrc(junk))
+    await expect(verifyEif(join(tmp.dir, 'junk.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_MALFORMED' })
+  })
+})
+
+describe('eif policy', () => {
+  it('pins ImageSha384 and PCRn, with a Deny on Null', async () => {
+    const role = 'arn:aws:iam::123456789012:role/enclave-parent'
+    const r = await run(['policy', join(tmp.dir, 'signed.eif'), '--pcr', '0,1,2,8', '--role', role])
+    expect(r.code).toBe(0)
+    const p = JSON.parse(r.out)
+    const m = JSON.parse((await run(['pcrs', join(tmp.dir, 'signed.eif')])).out).Measurements
+    const [allow, deny] = p.Statement
+    expect(allow.Effect).toBe('Allow')
+    expect(allow.Principal).toEqual({ AWS: role })
+    expect(allow.Condition.StringEqualsIgnoreCase).toEqual({
+      'kms:RecipientAttestation:ImageSha384': m.PCR0,
+      'kms:RecipientAttestation:PCR1': m.PCR1,
+      'kms:RecipientAttestation:PCR2': m.PCR2,
+      'kms:RecipientAttestation:PCR8': m.PCR8,
+    })
+    expect(allow.Action).toContain('kms:Decrypt')
+    expect(deny.Effect).toBe('Deny')
+    expect(deny.Action).toEqual(allow.Action)
+    expect(deny.Condition).toEqual({ Null: { 'kms:RecipientAttestation:ImageSha384': 'true' } })
+    expect((await run(['policy', join(tmp.dir, 'one.eif'), '--pcr', '8'])).code).toBe(1) // unsigned
+    expect((await run(['policy', join(tmp.dir, 'one.eif'), '--pcr', '3'])).code).toBe(2)
+    expect((await run(['policy', join(tmp.dir, 'one.eif'), '--role', 'not-an-arn'])).code).toBe(1)
+  })
+})
