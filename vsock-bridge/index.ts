@@ -23,3 +23,4 @@ export { listen, type Listener, type ListenOptions, type ConnectionHandler } fro
 export { endpoints, type Endpoints } from './endpoints.js'
 export { AddressError, VsockUnavailableError, ConnectAbortedError, SocketError, type VsockBridgeErrorCode } from './errors.js'
 export { localCid, vsockAvailable } from './vsock.js'
+export { relay, type RelayStats } from './relay.js'
