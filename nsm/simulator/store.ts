@@ -123,7 +123,7 @@ export function parseConfig(text: string, where: string): SimulatorConfig {
   if (v.format !== CONFIG_FORMAT) fail(`format is not ${CONFIG_FORMAT}`)
   if (typeof v.debug !== 'boolean') fail('debug is not a boolean')
   const id = v.identity
-  if (!isObj(id) || Object.keys(id).sort().join(',') !== 'enclaveId,instanceId,regionalId,region,zonalId') return fail('identity has unexpected keys')
+  if (!isObj(id) || Object.keys(id).sort().join(',') !== 'enclaveId,instanceId,region,regionalId,zonalId') return fail('identity has unexpected keys')
   if (typeof id.region !== 'string' || !/^[a-z0-9-]{1,32}$/.test(id.region)) fail('identity.region is invalid')
   if (typeof id.instanceId !== 'string' || !/^i-[0-9a-f]{17}$/.test(id.instanceId)) fail('identity.instanceId is invalid')
   for (const k of ['enclaveId', 'regionalId', 'zonalId'] as const) {
