@@ -6,6 +6,7 @@
  * @module
  */
 import { createHash, createPublicKey, KeyObject } from 'node:crypto'
+import { DerReader, TAG } from './der.js'
 import { defaultVerificationCache, VerificationCache } from './cache.js'
 import { describeCertificate, verifyChain, type AnchorSet, type ChainCertificate } from './chain.js'
 import { decodeCoseSign1, decodeStrict, verifyCoseSignature } from './cose-sign1.js'
@@ -49,9 +50,12 @@ export interface AttestationResult {
   digest: 'SHA384'
   /** Enclave `pcrs` or NitroTPM `nitrotpm_pcrs`, by index. */
   pcrs: Map<number, Uint8Array>
-  /** public_key as a KeyObject when it is a DER SubjectPublicKeyInfo, else null. */
+  /**
+   * public_key as a KeyObject when it is a DER SubjectPublicKeyInfo node can import, else null.
+   * Built on first access (a getter), since importing an RSA key costs more than verifying.
+   */
   publicKey: KeyObject | null
-  /** public_key when it is a DER SubjectPublicKeyInfo, else null. */
+  /** public_key when it has the DER SubjectPublicKeyInfo structure, else null. */
   publicKeyDer: Uint8Array | null
   /** public_key exactly as in the document (any format), or null. */
   publicKeyBytes: Uint8Array | null
@@ -135,17 +139,16 @@ export function verifyAttestationSync(doc: Uint8Array, opts: VerifyOptions = {})
   }
 
   const publicKeyBytes = payload.publicKey === null ? null : payload.publicKey.slice()
-  const publicKey = publicKeyBytes === null ? null : spkiKey(publicKeyBytes)
-  const publicKeyDer = publicKey === null ? null : publicKeyBytes
+  const publicKeyDer = publicKeyBytes !== null && isSpki(publicKeyBytes) ? publicKeyBytes : null
   checkPolicy(payload, publicKeyDer, policy)
 
-  return {
+  const result = {
     kind: payload.kind,
     moduleId: payload.moduleId,
     timestamp: new Date(ts),
     digest: payload.digest,
     pcrs: new Map([...payload.pcrs].map(([i, v]) => [i, v.slice()])),
-    publicKey,
+    publicKey: null as KeyObject | null,
     publicKeyDer,
     publicKeyBytes,
     userData: payload.userData === null ? null : payload.userData.slice(),
@@ -154,13 +157,41 @@ export function verifyAttestationSync(doc: Uint8Array, opts: VerifyOptions = {})
     tagged: cose.tagged,
     chain: chain.map(describeCertificate),
   }
+  // Importing an RSA key costs ~0.4 ms in OpenSSL 3, more than the rest of a warm verification:
+  // build the KeyObject on first access only.
+  let key: KeyObject | null | undefined
+  Object.defineProperty(result, 'publicKey', {
+    enumerable: true,
+    get: () => (key === undefined ? (key = publicKeyDer === null ? null : importSpki(publicKeyDer)) : key),
+  })
+  return result
 }
 
-/** The key when `b` is exactly a DER SubjectPublicKeyInfo (it re-exports to the same bytes). */
-function spkiKey(b: Uint8Array): KeyObject | null {
+/** Strict DER SubjectPublicKeyInfo shape: SEQUENCE { SEQUENCE { OID, ... }, BIT STRING }, nothing after. */
+function isSpki(b: Uint8Array): boolean {
+  const fail = (): never => {
+    throw new SpkiShapeError()
+  }
   try {
-    const k = createPublicKey({ key: Buffer.from(b), format: 'der', type: 'spki' })
-    return Buffer.compare(k.export({ type: 'spki', format: 'der' }), b) === 0 ? k : null
+    const top = new DerReader(b, fail)
+    const spki = top.inner(top.read(TAG.SEQUENCE))
+    top.finish('')
+    const alg = spki.inner(spki.read(TAG.SEQUENCE))
+    alg.read(TAG.OID)
+    spki.bitString(spki.read(TAG.BIT_STRING), '')
+    spki.finish('')
+    return true
+  } catch (e) {
+    if (e instanceof SpkiShapeError) return false
+    throw e
+  }
+}
+class SpkiShapeError extends Error {}
+
+/** The KeyObject for an SPKI, or null when node cannot import it (unknown algorithm, bad point). */
+function importSpki(der: Uint8Array): KeyObject | null {
+  try {
+    return createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' })
   } catch {
     return null
   }
