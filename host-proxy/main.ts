@@ -1,0 +1,207 @@
+/**
+ * `nitro-recipient proxy`: run host-proxy from a YAML config, or with vsock-proxy's own command
+ * line (`[-4|-6] [-w N] [--config FILE] <local_port> <remote_addr> <remote_port>`), so an
+ * existing `nitro-enclaves-vsock-proxy.service` line works unchanged. Thin: parsing and wiring.
+ * @module
+ */
+import type { EventEmitter } from 'node:events'
+import { EXIT_OK, parse, processIo, UsageError, type Io, type Main } from '../common/cli.js'
+import { createLogger } from '../common/log.js'
+import { canonicalHost } from './address-class.js'
+import { formatTarget } from './allowlist.js'
+import { checkConfig, loadConfig, type IpFamily, type ProxyConfig, type RouteConfig, DEFAULTS } from './config.js'
+import { ConfigError, PortRangeError } from './errors.js'
+import type { LookupFn } from './resolver.js'
+import { HostProxy } from './server.js'
+
+const COMMAND = 'nitro-recipient proxy'
+/** vsock-proxy's default allowlist file. */
+export const VSOCK_PROXY_DEFAULT_CONFIG = '/etc/nitro_enclaves/vsock-proxy.yaml'
+
+const HELP = `Usage:
+  ${COMMAND} --config FILE [--check-config]
+  ${COMMAND} [-4|-6] [-w N] [--config FILE] [--listen ADDR] <local_port> <remote_addr> <remote_port>
+
+The parent instance's relay: accepts connections (vsock in production; unix/tcp in development)
+and relays their bytes to allowlisted TCP endpoints. TLS stays end to end.
+
+The first form serves every route of a host-proxy YAML config (see deploy/host-proxy.yaml). The
+second is vsock-proxy's command line: one route from vsock port <local_port> to
+<remote_addr>:<remote_port>, which must be in the allowlist of FILE (default
+${VSOCK_PROXY_DEFAULT_CONFIG}; vsock-proxy's allowlist format is accepted).
+
+Options:
+  --config FILE        host-proxy YAML config, or a vsock-proxy allowlist file
+  --check-config       validate the config (and the route given on the command line), print a
+                       summary as JSON and exit: 0 when valid, 1 with the reason otherwise
+  -4, --ipv4           dial IPv4 addresses only
+  -6, --ipv6           dial IPv6 addresses only
+  -w, --num_workers N  accepted for vsock-proxy compatibility and ignored (no worker pool here;
+                       connections never queue behind each other)
+  --listen ADDR        listen address of the command-line route instead of vsock://any:<local_port>
+  --log-level LEVEL    pino level (default info, or NITRO_RECIPIENT_LOG_LEVEL)
+  -h, --help           this help
+
+Signals: SIGTERM/SIGINT stop accepting, drain live connections (shutdown_timeout_ms), exit 0.
+SIGHUP reloads the config file without dropping live connections.
+Logs: pino JSON on stderr, one line per connection (route, bytes each way, duration, reason).
+`
+
+/** Extra hooks for tests and embedding. */
+export interface RunOptions {
+  /** Where SIGTERM/SIGINT/SIGHUP come from (default: the process). */
+  signals?: EventEmitter
+  lookup?: LookupFn
+  /** Called once the proxy is serving. */
+  onStarted?: (proxy: HostProxy) => void
+}
+
+function parsePortArg(text: string, what: string): number {
+  if (!/^(?:0|[1-9][0-9]{0,9})$/.test(text)) throw new PortRangeError(`${what} ${JSON.stringify(text.slice(0, 20))} is not a decimal port number`)
+  const n = Number(text)
+  if (n < 1 || n > 65535) throw new PortRangeError(`${what} must be in 1..65535, got ${n} (vsock-proxy would have truncated it to ${n % 65536})`)
+  return n
+}
+
+interface Cli {
+  configFile: string | undefined
+  check: boolean
+  family: IpFamily
+  listen: string | undefined
+  positionals: string[]
+  logLevel: string | undefined
+}
+
+/** Adds the command-line route (vsock-proxy form) to `base` and re-checks the whole. */
+export function withCommandLineRoute(base: ProxyConfig, positionals: readonly string[], family: IpFamily, listen: string | undefined): ProxyConfig {
+  const [local, remote, remotePort] = positionals
+  const localPort = parsePortArg(local, 'local_port')
+  const host = canonicalHost(remote)
+  if (typeof host !== 'string') throw new ConfigError('remote_addr', host.error)
+  const route: RouteConfig = {
+    name: 'vsock-proxy',
+    listen: listen ?? `vsock://any:${localPort}`,
+    target: { address: host, port: parsePortArg(remotePort, 'remote_port') },
+    ipFamily: family,
+    maxConnections: DEFAULTS.maxConnections,
+    connectTimeoutMs: DEFAULTS.connectTimeoutMs,
+    idleTimeoutMs: DEFAULTS.idleTimeoutMs,
+  }
+  const config = { ...base, routes: [...base.routes, route] }
+  checkConfig(config)
+  return config
+}
+
+function parseCli(argv: string[]): Cli | null {
+  const { values, positionals } = parse({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      'check-config': { type: 'boolean' },
+      ipv4: { type: 'boolean', short: '4' },
+      ipv6: { type: 'boolean', short: '6' },
+      num_workers: { type: 'string', short: 'w' },
+      listen: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help === true) return null
+  if (values.ipv4 === true && values.ipv6 === true) throw new UsageError('-4 and -6 are mutually exclusive')
+  if (values.num_workers !== undefined && !/^[1-9][0-9]{0,5}$/.test(values.num_workers)) {
+    throw new UsageError('--num_workers must be a positive integer')
+  }
+  if (positionals.length !== 0 && positionals.length !== 3) {
+    throw new UsageError('expected <local_port> <remote_addr> <remote_port>, or no operands with --config')
+  }
+  if (positionals.length === 0) {
+    if (values.config === undefined) throw new UsageError('--config FILE is required')
+    if (values.listen !== undefined) throw new UsageError('--listen applies to the command-line route only')
+    if (values.ipv4 === true || values.ipv6 === true) throw new UsageError('-4/-6 apply to the command-line route; set ip_family in the config')
+  }
+  return {
+    configFile: values.config,
+    check: values['check-config'] === true,
+    family: values.ipv4 === true ? 'ipv4' : values.ipv6 === true ? 'ipv6' : 'any',
+    listen: values.listen,
+    positionals,
+    logLevel: values['log-level'],
+  }
+}
+
+/** A JSON summary of a config, without any secret. */
+function summary(c: ProxyConfig): object {
+  return {
+    ok: true,
+    routes: c.routes.map((r) => ({
+      name: r.name, listen: r.listen, target: formatTarget(r.target), ip_family: r.ipFamily,
+      max_connections: r.maxConnections, connect_timeout_ms: r.connectTimeoutMs, idle_timeout_ms: r.idleTimeoutMs,
+    })),
+    allowlist: c.allowlist.map((e) => ({ target: formatTarget(e), allow_private: e.allowPrivate })),
+    credentials: c.credentials === null ? null : {
+      listen: c.credentials.listen, path: c.credentials.path, source: c.credentials.source.kind,
+      authorization: c.credentials.authorizationTokenFile !== null,
+    },
+    metrics: c.metrics,
+    shutdown_timeout_ms: c.shutdownTimeoutMs,
+  }
+}
+
+/** `main` with injectable signals and DNS; see {@link main}. */
+export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): Promise<number> {
+  const cli = parseCli(argv)
+  if (cli === null) {
+    io.stdout.write(HELP)
+    return EXIT_OK
+  }
+  const file = cli.configFile ?? VSOCK_PROXY_DEFAULT_CONFIG
+  const load = async (): Promise<ProxyConfig> => {
+    const base = await loadConfig(file)
+    return cli.positionals.length === 3 ? withCommandLineRoute(base, cli.positionals, cli.family, cli.listen) : base
+  }
+  const config = await load()
+  if (cli.check) {
+    io.stdout.write(`${JSON.stringify(summary(config), null, 2)}\n`)
+    return EXIT_OK
+  }
+  if (config.routes.length === 0 && config.credentials === null) {
+    throw new ConfigError('routes', `${file}: no routes and no credential endpoint: nothing to serve`)
+  }
+  const logger = createLogger('host-proxy', { level: cli.logLevel, destination: io === processIo ? undefined : io.stderr })
+  const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
+  const signals = opts.signals ?? process
+  let reloading = Promise.resolve()
+  const onHup = (): void => {
+    reloading = reloading.then(async () => {
+      try {
+        await proxy.reload(await load())
+      } catch (e) {
+        // A bad new config leaves the running one in place.
+        logger.error({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code }, 'reload failed; keeping the previous configuration')
+      }
+    })
+  }
+  let onTerm: () => void = () => {}
+  let onInt: () => void = () => {}
+  const stopped = new Promise<void>((resolve) => {
+    const onStop = (signal: string): void => {
+      signals.removeListener('SIGTERM', onTerm)
+      signals.removeListener('SIGINT', onInt)
+      logger.info({ signal }, 'signal received')
+      void reloading.then(() => proxy.shutdown()).then(resolve)
+    }
+    onTerm = () => onStop('SIGTERM')
+    onInt = () => onStop('SIGINT')
+  })
+  signals.on('SIGTERM', onTerm)
+  signals.on('SIGINT', onInt)
+  signals.on('SIGHUP', onHup)
+  opts.onStarted?.(proxy)
+  await stopped
+  signals.removeListener('SIGHUP', onHup)
+  return EXIT_OK
+}
+
+/** `nitro-recipient proxy ...`; see the help text. */
+export const main: Main = (argv, io) => runProxy(argv, io)
