@@ -1,28 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { afterAll, describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { opensslDecrypt } from './helpers.js'
 import { buildRecipientEnvelope, recipientKeyIdentifier } from '../../kms-local/envelope.js'
 import { decryptRecipientEnvelope, parseRecipientEnvelope } from '../../enclave-app/cms/index.js'
-
-const work = mkdtempSync(join(tmpdir(), 'kms-local-envelope-'))
-afterAll(() => rmSync(work, { recursive: true, force: true }))
-
-/** `openssl cms -decrypt` as an independent implementation; the key file lives 0600 only while it runs. */
-function opensslDecrypt(ber: Buffer, privateKey: KeyObject): Buffer {
-  const dir = mkdtempSync(join(work, 'o-'))
-  const keyPath = join(dir, 'key.pem')
-  const inPath = join(dir, 'in.ber')
-  try {
-    writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
-    writeFileSync(inPath, ber)
-    return execFileSync('openssl', ['cms', '-decrypt', '-inform', 'DER', '-in', inPath, '-inkey', keyPath, '-binary'])
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
 const real = readFileSync(new URL('../fixtures/kms/sdkc-cms-indef-chunked.ber', import.meta.url))
