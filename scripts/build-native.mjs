@@ -9,7 +9,7 @@
 // (<prefix>/include/node, as Debian and nodesource packages do) node-gyp is pointed at them with
 // --nodedir, so it never downloads a header tarball.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import process from 'node:process'
 import { fileURLToPath } from 'node:url'
@@ -46,7 +46,20 @@ if (existsSync(join(prefix, 'include', 'node', 'node_api.h')) && existsSync(join
   args.push(`--nodedir=${prefix}`)
 }
 
-const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], timeout: 10 * 60_000 })
+const run = (cmd, argv) => spawnSync(cmd, argv, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], timeout: 10 * 60_000 })
+const r = run(process.execPath, args)
 if (r.error) giveUp(r.error.message)
-if (r.status !== 0) giveUp(`node-gyp exited with ${r.status ?? r.signal} (see the output above)`)
-say('native addons built (build/Release).')
+if (r.status === 0) {
+  say('native addons built (build/Release).')
+  process.exit(0)
+}
+
+// One addon failing must not cost the others: build each target on its own (gyp's Makefile has
+// one rule per target_name) and report which ones made it.
+const targets = [...readFileSync(join(root, 'binding.gyp'), 'utf8').matchAll(/['"]target_name['"]\s*:\s*['"]([A-Za-z0-9_-]+)['"]/g)].map((m) => m[1])
+if (!existsSync(join(root, 'build', 'Makefile')) || targets.length === 0) giveUp(`node-gyp exited with ${r.status ?? r.signal} (see the output above)`)
+const built = targets.filter((t) => run('make', ['-C', 'build', 'BUILDTYPE=Release', t]).status === 0 && existsSync(join(root, 'build', 'Release', `${t}.node`)))
+const failed = targets.filter((t) => !built.includes(t))
+if (built.length === 0) giveUp(`node-gyp exited with ${r.status ?? r.signal} (see the output above)`)
+say(`native addons built: ${built.join(', ')}; NOT built: ${failed.join(', ')} (see the output above).`)
+process.exit(strict ? 1 : 0)

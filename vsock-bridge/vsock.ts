@@ -147,15 +147,19 @@ export function connectNative(b: VsockBinding, target: NativeTarget, text: strin
     }
     const succeed = (): void => {
       if (settled) return
-      // getpeername also proves the connection exists (ENOTCONN otherwise).
+      // getpeername also proves the connection exists (ENOTCONN otherwise). A unix client is
+      // unnamed and its peer is the path it dialled: no syscalls needed there.
       let remote: Address | undefined
-      try {
-        remote = nameToAddress(b.getpeername(fd), family)
-      } catch (e) {
-        fail(toSocketError(e, text, family))
-        return
+      let local: Address | undefined
+      if (family !== FAMILY_UNIX) {
+        try {
+          remote = nameToAddress(b.getpeername(fd), family)
+        } catch (e) {
+          fail(toSocketError(e, text, family))
+          return
+        }
+        local = safeName(() => b.getsockname(fd), family)
       }
-      const local = safeName(() => b.getsockname(fd), family)
       const socket = socketFromFd(fd, s.allowHalfOpen)
       if (typeof socket === 'number') {
         fail(new SocketError(errnoName(socket), 'uv_pipe_open', text, { errno: -socket }))
@@ -258,8 +262,9 @@ export async function listenNative(b: VsockBinding, target: NativeTarget, onConn
       return
     }
     // Names are best effort: a peer that already reset leaves getpeername failing.
+    // Unix clients are unnamed: only vsock (and inet) peers have a name worth a syscall.
     const local = family === FAMILY_UNIX ? address : safeName(() => b.getsockname(client.fd), family)
-    const remote = safeName(() => b.getpeername(client.fd), family)
+    const remote = family === FAMILY_UNIX ? undefined : safeName(() => b.getpeername(client.fd), family)
     const socket = socketFromHandle(client, s.allowHalfOpen)
     recordEndpoints(socket, { local, remote })
     set.accept(socket, s, onConnection)
