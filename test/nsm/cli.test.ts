@@ -1,7 +1,7 @@
 // The `nitro-recipient nsm` CLI, run in-process, including the README's "must show":
 // `nsm simulator init --dir D`, serve it, `nsm attest --nsm <address>`, and
 // `attestation verify --root D/root.pem --json` accepts the document while the AWS root rejects it.
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +11,9 @@ import { silentLogger } from '../../common/log.js'
 import { main as nsmMain } from '../../nsm/main.js'
 import { main as attestationMain } from '../../attestation/main.js'
 import { startSimulatorServer, type SimulatorServer } from '../../nsm/simulator/serve.js'
+import { NsmSimulator } from '../../nsm/simulator/simulator.js'
+import { writeEif } from '../../eif-build/writer.js'
+import { bufferSource } from '../../eif-build/source.js'
 
 let work: string
 beforeAll(() => {
@@ -153,5 +156,35 @@ describe('CLI usage and failures', () => {
     const cfg = JSON.parse(readFileSync(join(dir, 'simulator.json'), 'utf8')) as { debug: boolean; pcrs: Record<string, string> }
     expect(cfg.debug).toBe(true)
     expect(cfg.pcrs).toEqual({ 8: 'ab'.repeat(48) })
+  })
+})
+
+describe('boot PCRs from an EIF', () => {
+  test('simulator init --eif: PCR0/1/2 are the EIF measurements and documents carry them', async () => {
+    const eif = join(work, 'app.eif')
+    const res = await writeEif(eif, {
+      kernel: bufferSource(randomBytes(20_000)),
+      cmdline: 'console=ttyS0',
+      metadata: Buffer.from('{"ImageName":"t","ImageVersion":"1","BuildMetadata":{},"DockerInfo":null,"CustomMetadata":null}'),
+      arch: 'x86_64',
+      ramdisks: [bufferSource(randomBytes(3000)), bufferSource(randomBytes(5000))],
+    })
+    const dir = join(work, 'eif-sim')
+    const r = await nsm(['simulator', 'init', '--dir', dir, '--eif', eif])
+    expect(r.code, r.stderr).toBe(0)
+    const sim = await NsmSimulator.open(dir, { logger: silentLogger })
+    const m = res.measurements as { pcr0: string; pcr1: string; pcr2: string }
+    expect(Buffer.from((await sim.describePcr(0)).data).toString('hex')).toBe(m.pcr0)
+    expect(Buffer.from((await sim.describePcr(1)).data).toString('hex')).toBe(m.pcr1)
+    expect(Buffer.from((await sim.describePcr(2)).data).toString('hex')).toBe(m.pcr2)
+    const doc = join(work, 'eif-doc.cbor')
+    expect((await nsm(['attest', '--nsm', `simulator:${dir}`, '--out', doc])).code).toBe(0)
+    const v = await verify([doc, '--root', join(dir, 'root.pem'), '--pcr', `0=${m.pcr0}`, '--pcr', `2=${m.pcr2}`])
+    expect(v.code, v.stderr).toBe(0)
+    // a file that is not an EIF is refused with eif-build's error, and nothing is created
+    writeFileSync(join(work, 'not.eif'), 'nope')
+    const bad = await nsm(['simulator', 'init', '--dir', join(work, 'never'), '--eif', join(work, 'not.eif')])
+    expect(bad.code).toBe(1)
+    expect(() => statSync(join(work, 'never'))).toThrow()
   })
 })
