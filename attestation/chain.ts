@@ -9,8 +9,8 @@ import type { VerificationCache } from './cache.js'
 import { KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, parseCertificate, type ParsedCertificate } from './certificate.js'
 import { ChainError } from './errors.js'
 
-/** Trust anchors as a set of DER SHA-256 hex digests with their bytes. */
-export type AnchorSet = ReadonlyMap<string, Uint8Array>
+/** Trust anchors by DER SHA-256 (hex): the bytes and their parse, done once when configured. */
+export type AnchorSet = ReadonlyMap<string, { readonly der: Uint8Array; readonly parsed: ParsedCertificate }>
 
 export interface ChainOptions {
   anchors: AnchorSet
@@ -43,10 +43,11 @@ export function verifyChain(bundle: readonly Uint8Array[], leaf: Uint8Array, opt
   const ders = [...bundle, leaf]
   const hashes = ders.map(sha256)
   const anchor = opts.anchors.get(hashes[0])
-  if (anchor === undefined || Buffer.compare(anchor, ders[0]) !== 0) {
+  if (anchor === undefined || Buffer.compare(anchor.der, ders[0]) !== 0) {
     throw new ChainError(0, 'cabundle[0] is not a pinned trust anchor', 'ERR_ATTESTATION_CHAIN_UNTRUSTED')
   }
   const chain = ders.map((der, i) => {
+    if (i === 0) return anchor.parsed
     const cached = opts.cache?.getCertificate(hashes[i])
     if (cached !== undefined) return cached
     const parsed = parseCertificate(der, i)

@@ -9,6 +9,7 @@ import { createHash, createPublicKey, KeyObject } from 'node:crypto'
 import { DerReader, TAG } from './der.js'
 import { defaultVerificationCache, VerificationCache } from './cache.js'
 import { describeCertificate, verifyChain, type AnchorSet, type ChainCertificate } from './chain.js'
+import { parseCertificate, type ParsedCertificate } from './certificate.js'
 import { decodeCoseSign1, decodeStrict, verifyCoseSignature } from './cose-sign1.js'
 import { TimestampError } from './errors.js'
 import { parsePayload, type AttestationKind, type AttestationPayload } from './payload.js'
@@ -72,16 +73,28 @@ export interface AttestationResult {
 const anchorCache = new WeakMap<readonly (string | Uint8Array)[], AnchorSet>()
 let defaultAnchors: AnchorSet | undefined
 
-/** Builds the anchor set (SHA-256 -> DER) from PEM/DER inputs. */
+/**
+ * Builds the anchor set from PEM/DER inputs, parsing each anchor once (memoised per array).
+ * TypeError when an anchor is not a certificate this verifier supports (EC P-384, ES384, strict DER).
+ */
 export function anchorSet(anchors: readonly (string | Uint8Array)[]): AnchorSet {
   if (!Array.isArray(anchors) || anchors.length === 0) throw new TypeError('"trustAnchors" must be a non-empty array')
   const cached = anchorCache.get(anchors)
   if (cached !== undefined) return cached
-  const out = new Map<string, Uint8Array>()
+  const out = new Map<string, { der: Uint8Array; parsed: ParsedCertificate }>()
   for (const a of anchors) {
     const ders = typeof a === 'string' ? pemToDer(a) : a instanceof Uint8Array ? [new Uint8Array(a)] : undefined
     if (ders === undefined) throw new TypeError('a trust anchor must be PEM text or DER bytes')
-    for (const d of ders) out.set(createHash('sha256').update(d).digest('hex'), d)
+    for (const der of ders) {
+      let parsed: ParsedCertificate
+      try {
+        parsed = parseCertificate(der, 0)
+      } catch (e) {
+        // a configuration mistake, found before any document is read
+        throw new TypeError(`unusable trust anchor: ${(e as Error).message}`, { cause: e })
+      }
+      out.set(createHash('sha256').update(der).digest('hex'), { der, parsed })
+    }
   }
   anchorCache.set(anchors, out)
   return out

@@ -469,6 +469,7 @@ describe('option misuse is a TypeError, not a document error', () => {
     [{ maxAgeMs: -1 }],
     [{ trustAnchors: [] }],
     [{ trustAnchors: ['not a pem'] }],
+    [{ trustAnchors: [new Uint8Array(10)] }],
     [{ cache: {} as VerificationCache }],
   ] as VerifyOptions[][])('%o', async (o) => {
     await expect(verifyAttestation(SEQ.bytes, o)).rejects.toBeInstanceOf(TypeError)

@@ -149,7 +149,8 @@ describe('special real documents', () => {
     const fx = fixture('sequence-2025-04-04.cbor')
     const cache = new VerificationCache()
     await verifyAttestation(fx.bytes, { at: new Date(fx.timestamp), cache })
-    expect(cache.size).toEqual({ certificates: 5, links: 4 })
+    // the root is the pinned anchor, parsed once when the anchor set is built
+    expect(cache.size).toEqual({ certificates: 4, links: 4 })
     await expect(verifyAttestation(fx.bytes, { cache })).rejects.toMatchObject({ code: 'ERR_ATTESTATION_CERTIFICATE_EXPIRED' })
     await expect(verifyAttestation(fx.bytes, { at: new Date(fx.timestamp), cache })).resolves.toBeTruthy()
   })
