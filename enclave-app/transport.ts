@@ -1,0 +1,57 @@
+/**
+ * HTTP(S) agents whose connections run over a stream address (`vsock://3:8000` to host-proxy
+ * in production, `unix:`/`tcp://` in development) instead of a direct TCP connection.
+ *
+ * TLS, when the endpoint is https, is made HERE, on top of the relayed stream, so it ends inside
+ * the enclave: the parent instance relays ciphertext only and cannot read or alter KMS traffic.
+ * Certificate and hostname checks are Node's defaults (`servername` = the endpoint's host).
+ * @module
+ */
+import * as http from 'node:http'
+import * as https from 'node:https'
+import type { Duplex } from 'node:stream'
+import * as tls from 'node:tls'
+import { connect, type Address } from '../vsock-bridge/index.js'
+
+export interface TunnelOptions {
+  /** Where the relay listens (the parent's host-proxy route for the KMS endpoint). */
+  via: string | Address
+  /** Connect timeout of the stream, ms. Default 10 000. */
+  connectTimeoutMs?: number
+  /** Extra trust anchors for TLS (PEM), e.g. a development CA. Default: Node's bundled roots. */
+  ca?: string | Buffer | (string | Buffer)[]
+}
+
+type Oncreate = (err: Error | null, socket?: Duplex) => void
+
+function tunnelled<T extends http.Agent>(agent: T, opts: TunnelOptions, wrap: (s: Duplex, o: http.ClientRequestArgs) => Duplex): T {
+  // Node's Agent accepts an asynchronous createConnection: return nothing, call back later.
+  ;(agent as unknown as { createConnection: (o: http.ClientRequestArgs, cb: Oncreate) => undefined }).createConnection = (o, cb) => {
+    connect(opts.via, { timeoutMs: opts.connectTimeoutMs }).then(
+      (s) => {
+        try {
+          cb(null, wrap(s, o))
+        } catch (e) {
+          s.destroy()
+          cb(e as Error)
+        }
+      },
+      (e: unknown) => cb(e as Error),
+    )
+    return undefined
+  }
+  return agent
+}
+
+/** An https.Agent whose TLS connections ride the stream at `opts.via`. */
+export function tunnelHttpsAgent(opts: TunnelOptions): https.Agent {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 16 })
+  return tunnelled(agent, opts, (socket, o) =>
+    tls.connect({ socket, servername: String((o as tls.ConnectionOptions).servername ?? o.hostname ?? o.host ?? ''), ca: opts.ca, minVersion: 'TLSv1.2' }),
+  )
+}
+
+/** An http.Agent over the stream at `opts.via` (plain HTTP: for kms-local in development only). */
+export function tunnelHttpAgent(opts: TunnelOptions): http.Agent {
+  return tunnelled(new http.Agent({ keepAlive: true, maxSockets: 16 }), opts, (s) => s)
+}

@@ -1,0 +1,96 @@
+// TLS ends inside the enclave: the relay (the parent) carries only ciphertext, and the
+// certificate is checked against the endpoint's name, not the relay's.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import * as https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect, listen, type Listener } from '../../vsock-bridge/index.js'
+import { tunnelHttpsAgent } from '../../enclave-app/transport.js'
+
+let dir: string
+let server: https.Server
+let relayListener: Listener
+let cert: Buffer
+const seen: Buffer[] = []
+const SECRET = 'the-plaintext-body-the-parent-must-not-see'
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'enclave-tls-'))
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=kms.test', '-addext', 'subjectAltName=DNS:kms.test',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+  ], { stdio: 'ignore' })
+  cert = readFileSync(join(dir, 'cert.pem'))
+  server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => res.end(`echo:${Buffer.concat(chunks).toString()}`))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as AddressInfo).port
+  // the "parent": a byte relay that records what passes through it
+  relayListener = await listen(`unix:${join(dir, 'relay.sock')}`, (s) => {
+    connect(`tcp://127.0.0.1:${port}`).then(
+      (up) => {
+        s.on('data', (c: Buffer) => seen.push(Buffer.from(c)))
+        up.on('data', (c: Buffer) => seen.push(Buffer.from(c)))
+        s.pipe(up).pipe(s)
+        s.on('error', () => up.destroy())
+        up.on('error', () => s.destroy())
+      },
+      () => s.destroy(),
+    )
+  })
+})
+
+afterAll(async () => {
+  await relayListener?.close()
+  await new Promise<void>((r) => server?.close(() => r()))
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function post(agent: https.Agent, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host, port: 443, method: 'POST', path: '/', agent }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()))
+    })
+    req.on('error', reject)
+    req.end(SECRET)
+  })
+}
+
+describe('tunnelHttpsAgent', () => {
+  it('talks TLS to the endpoint through the relay; the relay sees no plaintext', async () => {
+    const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'relay.sock')}`, ca: cert })
+    expect(await post(agent, 'kms.test')).toBe(`echo:${SECRET}`)
+    agent.destroy()
+    const all = Buffer.concat(seen)
+    expect(all.length).toBeGreaterThan(SECRET.length)
+    expect(all.includes(Buffer.from(SECRET))).toBe(false)
+    expect(all.includes(Buffer.from(`echo:`))).toBe(false)
+  })
+
+  it('rejects a certificate for another name (the relay cannot impersonate the endpoint)', async () => {
+    const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'relay.sock')}`, ca: cert })
+    await expect(post(agent, 'kms.us-east-1.amazonaws.com')).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    agent.destroy()
+  })
+
+  it('rejects an untrusted certificate', async () => {
+    const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'relay.sock')}` })
+    await expect(post(agent, 'kms.test')).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    agent.destroy()
+  })
+
+  it('passes the relay connect error through', async () => {
+    const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'missing.sock')}` })
+    await expect(post(agent, 'kms.test')).rejects.toMatchObject({ code: 'ENOENT' })
+    agent.destroy()
+  })
+})
