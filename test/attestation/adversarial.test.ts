@@ -388,6 +388,12 @@ describe('certificate chain', () => {
     const root = await issue({ cn: 'test-root', ca: true, pathLen: 3 }, undefined, { keys: pki.root.keys })
     await expect(verifyAttestation(await chainDoc([root, ...pki.bundle.slice(1)], pki.leaf), { ...opts, trustAnchors: [root.der] })).resolves.toBeTruthy()
   })
+  test('a root valid until 2060 (GeneralizedTime, RFC 5280 from 2050 on) verifies', async () => {
+    const notAfter = Date.parse('2060-01-01T00:00:00Z')
+    const root = await issue({ cn: 'test-root', ca: true, notBefore: T0 - 24 * 3_600_000, notAfter }, undefined, { keys: pki.root.keys })
+    const r = await verifyAttestation(await chainDoc([root, ...pki.bundle.slice(1)], pki.leaf), { ...opts, trustAnchors: [root.der] })
+    expect(r.chain[0].notAfter.getTime()).toBe(notAfter)
+  })
   test('an unknown critical extension', async () => {
     const ext = new x509.Extension('1.3.6.1.4.1.99999.1', true, Uint8Array.of(0x05, 0x00))
     const leaf = await issue({ cn: 'crit-leaf', ca: false, notBefore: T0, notAfter: LEAF_NOT_AFTER, extra: [ext] }, pki.bundle[3])
