@@ -204,7 +204,8 @@ export function readHost(v: unknown, path: string): string {
 function readListen(v: unknown, path: string): string {
   const s = str(v, path)
   try {
-    parseAddress(s)
+    // Port 0 (an ephemeral port, shown in the logs) is allowed for tests and development.
+    parseAddress(s, { allowPortZero: true })
   } catch (e) {
     throw new ConfigError(path, `not a listen address (vsock://cid:port, unix:/path, tcp://host:port): ${(e as Error).message}`, { cause: e })
   }
