@@ -121,3 +121,15 @@ describe('demo', () => {
     expect(await demoMain(['--help'], h.io)).toBe(0)
   })
 })
+
+describe('the installed launcher (bin/nitro-recipient.js, after npm run build)', () => {
+  test('must-show: --at doc --json exits 0 with PCR0; without --at exits 1 with the expiry code', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const ok = spawnSync(process.execPath, ['bin/nitro-recipient.js', 'attestation', 'verify', SEQ_FILE, '--at', 'doc', '--json'], { encoding: 'utf8' })
+    expect(ok.status).toBe(0)
+    expect((JSON.parse(ok.stdout) as { pcrs: Record<string, string> }).pcrs['0']).toBe(PCR0)
+    const expired = spawnSync(process.execPath, ['bin/nitro-recipient.js', 'attestation', 'verify', SEQ_FILE], { encoding: 'utf8' })
+    expect(expired.status).toBe(1)
+    expect(expired.stderr).toContain('ERR_ATTESTATION_CERTIFICATE_EXPIRED')
+  })
+})
