@@ -1,0 +1,145 @@
+/**
+ * `nitro-recipient enclave-app <command>`: the recipient flow from the command line, for use
+ * inside an enclave (or against kms-local with the NSM simulator in development).
+ *
+ * Secrets never go to stdout or argv: plaintexts are written to `--out FILE` (created new,
+ * mode 0600); stdout carries JSON metadata only.
+ * @module
+ */
+import { KMSClient } from '@aws-sdk/client-kms'
+import { readFile, writeFile } from 'node:fs/promises'
+import { parse, UsageError, type Io, type Main } from '../common/cli.js'
+import { createLogger } from '../common/log.js'
+import { openAttester } from '../nsm/index.js'
+import { RecipientClient } from './client.js'
+import { tunnelHttpAgent, tunnelHttpsAgent } from './transport.js'
+
+const HELP = `Usage: nitro-recipient enclave-app <command> [options]
+
+Commands (each attests a fresh ephemeral RSA-2048 key and sends KMS a Recipient):
+  generate-data-key --key-id K [--key-spec AES_256|AES_128 | --bytes N] --out FILE
+  decrypt           --ciphertext FILE [--key-id K] --out FILE
+  generate-random   --bytes N --out FILE
+
+Options:
+  --context K=V     encryption context entry (repeatable; generate-data-key, decrypt)
+  --endpoint URL    KMS endpoint (default: the SDK's for --region)
+  --region R        AWS region (default: AWS_REGION)
+  --via ADDR        reach the endpoint through a stream relay, e.g. vsock://3:8000 (host-proxy);
+                    TLS still ends here, in the enclave. Default: connect directly.
+  --ca FILE         extra PEM trust anchor for the endpoint's TLS certificate
+  --nsm SPEC        NSM to use: /dev/nsm (default, or NITRO_RECIPIENT_NSM), unix:/path, simulator:<dir>
+  --out FILE        where the plaintext goes (created, mode 0600; never printed)
+  -h, --help
+
+Credentials come from the AWS SDK's default chain (e.g. AWS_CONTAINER_CREDENTIALS_FULL_URI served
+by host-proxy's credential endpoint). stdout is JSON: KeyId, CiphertextBlob (base64), Out.
+`
+
+const OPTIONS = {
+  'key-id': { type: 'string' },
+  'key-spec': { type: 'string' },
+  bytes: { type: 'string' },
+  ciphertext: { type: 'string' },
+  context: { type: 'string', multiple: true },
+  endpoint: { type: 'string' },
+  region: { type: 'string' },
+  via: { type: 'string' },
+  ca: { type: 'string' },
+  nsm: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+function context(entries: string[] | undefined): Record<string, string> | undefined {
+  if (entries === undefined) return undefined
+  const out: Record<string, string> = {}
+  for (const e of entries) {
+    const i = e.indexOf('=')
+    if (i <= 0) throw new UsageError(`--context ${e}: expected KEY=VALUE`)
+    const k = e.slice(0, i)
+    if (Object.hasOwn(out, k)) throw new UsageError(`--context ${k}: given twice`)
+    out[k] = e.slice(i + 1)
+  }
+  return out
+}
+
+function bytesOption(v: string | undefined, max: number): number | undefined {
+  if (v === undefined) return undefined
+  if (!/^[0-9]{1,7}$/.test(v) || Number(v) < 1 || Number(v) > max) throw new UsageError(`--bytes: expected an integer 1..${max}`)
+  return Number(v)
+}
+
+function required(v: string | undefined, name: string): string {
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required`)
+  return v
+}
+
+export const main: Main = async (argv: string[], io: Io) => {
+  const { values, positionals } = parse({ args: argv, options: OPTIONS, allowPositionals: true })
+  const [command, ...extra] = positionals
+  if (values.help === true || command === undefined) {
+    io.stdout.write(HELP)
+    return values.help === true ? 0 : 2
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`)
+  if (!['generate-data-key', 'decrypt', 'generate-random'].includes(command)) throw new UsageError(`unknown command '${command}'`)
+  // Every argument is checked before anything is opened or sent.
+  const out = required(values.out, 'out')
+  const encryptionContext = context(values.context)
+  let run: (client: RecipientClient) => Promise<{ plaintext: Buffer; meta: Record<string, string> }>
+  if (command === 'generate-data-key') {
+    const keyId = required(values['key-id'], 'key-id')
+    const numberOfBytes = bytesOption(values.bytes, 1024)
+    const keySpec = values['key-spec']
+    if (keySpec !== undefined && keySpec !== 'AES_256' && keySpec !== 'AES_128') throw new UsageError('--key-spec: AES_256 or AES_128')
+    if (keySpec !== undefined && numberOfBytes !== undefined) throw new UsageError('--key-spec and --bytes exclude each other')
+    run = async (client) => {
+      const dk = await client.generateDataKey({
+        keyId,
+        ...(keySpec !== undefined ? { keySpec } : {}),
+        ...(numberOfBytes !== undefined ? { numberOfBytes } : {}),
+        encryptionContext,
+      })
+      return { plaintext: dk.plaintext, meta: { KeyId: dk.keyId, CiphertextBlob: Buffer.from(dk.ciphertextBlob).toString('base64') } }
+    }
+  } else if (command === 'decrypt') {
+    const blob = await readFile(required(values.ciphertext, 'ciphertext'))
+    run = async (client) => {
+      const r = await client.decrypt({ ciphertextBlob: blob, keyId: values['key-id'], encryptionContext })
+      return { plaintext: r.plaintext, meta: { KeyId: r.keyId } }
+    }
+  } else {
+    const n = bytesOption(required(values.bytes, 'bytes'), 1024)!
+    run = async (client) => ({ plaintext: await client.generateRandom(n), meta: {} })
+  }
+  const ca = values.ca === undefined ? undefined : await readFile(values.ca)
+  const endpointIsHttp = values.endpoint?.startsWith('http://') === true
+  const requestHandler =
+    values.via === undefined
+      ? undefined
+      : endpointIsHttp
+        ? { httpAgent: tunnelHttpAgent({ via: values.via }) }
+        : { httpsAgent: tunnelHttpsAgent({ via: values.via, ...(ca ? { ca } : {}) }) }
+  const logger = createLogger('enclave-app')
+  const attester = await openAttester(values.nsm, { logger })
+  const kms = new KMSClient({
+    ...(values.region !== undefined ? { region: values.region } : {}),
+    ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}),
+    ...(requestHandler !== undefined ? { requestHandler } : {}),
+  })
+  try {
+    const client = await RecipientClient.create({ kms, attester, logger })
+    const { plaintext, meta } = await run(client)
+    try {
+      await writeFile(out, plaintext, { mode: 0o600, flag: 'wx' })
+    } finally {
+      plaintext.fill(0)
+    }
+    io.stdout.write(`${JSON.stringify({ ...meta, Out: out })}\n`)
+    return 0
+  } finally {
+    kms.destroy()
+    await attester.close()
+  }
+}

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
+import { startKmsLocal, type KmsLocal } from '../../kms-local/index.js'
+import { NsmSimulator } from '../../nsm/index.js'
+import { main } from '../../enclave-app/main.js'
+import { captureIo } from '../helpers/io.js'
+
+process.removeAllListeners('warning')
+
+let dir: string
+let kms: KmsLocal
+let keyId: string
+let parent: KMSClient
+const saved = { ...process.env }
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'enclave-cli-'))
+  const sim = await NsmSimulator.init(join(dir, 'sim'))
+  kms = await startKmsLocal({ trustRoots: [sim.rootCertificatePem] })
+  process.env.AWS_ACCESS_KEY_ID = kms.credentials[0].accessKeyId
+  process.env.AWS_SECRET_ACCESS_KEY = kms.credentials[0].secretAccessKey
+  parent = new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials[0] })
+  keyId = (await parent.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!
+})
+
+afterAll(async () => {
+  process.env = saved
+  parent?.destroy()
+  await kms?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const common = () => ['--endpoint', kms.endpoint, '--region', kms.region, '--nsm', `simulator:${join(dir, 'sim')}`]
+
+describe('nitro-recipient enclave-app', () => {
+  it('generate-data-key writes the key to a new 0600 file and prints only metadata', async () => {
+    const c = captureIo()
+    const out = join(dir, 'dk.bin')
+    expect(await main(['generate-data-key', '--key-id', keyId, ...common(), '--out', out], c.io)).toBe(0)
+    const meta = JSON.parse(c.stdout()) as { KeyId: string; CiphertextBlob: string; Out: string }
+    const key = readFileSync(out)
+    expect(key).toHaveLength(32)
+    expect(statSync(out).mode & 0o777).toBe(0o600)
+    expect(c.stdout()).not.toContain(key.toString('base64'))
+    expect(c.stdout()).not.toContain(key.toString('hex'))
+    // decrypt the blob again through the CLI: same key
+    writeFileSync(join(dir, 'blob'), Buffer.from(meta.CiphertextBlob, 'base64'))
+    const c2 = captureIo()
+    expect(await main(['decrypt', '--ciphertext', join(dir, 'blob'), ...common(), '--out', join(dir, 'dk2.bin')], c2.io)).toBe(0)
+    expect(readFileSync(join(dir, 'dk2.bin')).equals(key)).toBe(true)
+  })
+
+  it('decrypt honours the encryption context', async () => {
+    const enc = await parent.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('s3cret'), EncryptionContext: { a: 'b' } }))
+    writeFileSync(join(dir, 'ctx.blob'), enc.CiphertextBlob!)
+    const bad = captureIo()
+    await expect(main(['decrypt', '--ciphertext', join(dir, 'ctx.blob'), '--context', 'a=c', ...common(), '--out', join(dir, 'ctx-bad')], bad.io)).rejects.toMatchObject({
+      code: 'ERR_ENCLAVE_APP_KMS_REQUEST',
+      kmsError: 'InvalidCiphertextException',
+    })
+    expect(existsSync(join(dir, 'ctx-bad'))).toBe(false)
+    const ok = captureIo()
+    expect(await main(['decrypt', '--ciphertext', join(dir, 'ctx.blob'), '--context', 'a=b', ...common(), '--out', join(dir, 'ctx-ok')], ok.io)).toBe(0)
+    expect(readFileSync(join(dir, 'ctx-ok'), 'utf8')).toBe('s3cret')
+  })
+
+  it('refuses to overwrite an existing output file', async () => {
+    writeFileSync(join(dir, 'exists'), 'x')
+    const c = captureIo()
+    await expect(main(['generate-random', '--bytes', '16', ...common(), '--out', join(dir, 'exists')], c.io)).rejects.toMatchObject({ code: 'EEXIST' })
+    expect(readFileSync(join(dir, 'exists'), 'utf8')).toBe('x')
+  })
+
+  it('usage errors', async () => {
+    const c = captureIo()
+    await expect(main(['generate-random', '--bytes', '0', '--out', 'x'], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    await expect(main(['frobnicate', '--out', 'x'], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    await expect(main(['decrypt', '--context', 'novalue', '--ciphertext', 'x', '--out', 'y'], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    expect(await main(['--help'], c.io)).toBe(0)
+    expect(c.stdout()).toContain('generate-data-key')
+  })
+
+  it('never silently falls back to a simulator when /dev/nsm is missing', async () => {
+    const c = captureIo()
+    const err = await main(['generate-random', '--bytes', '16', '--endpoint', kms.endpoint, '--region', kms.region, '--nsm', '/nonexistent/nsm', '--out', join(dir, 'r')], c.io).catch((e: unknown) => e)
+    expect((err as { code: string }).code).toMatch(/^ERR_NSM_/)
+    expect((err as Error).message).toMatch(/simulator/)
+  })
+})
