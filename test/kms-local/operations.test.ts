@@ -167,7 +167,8 @@ describe('symmetric encryption and the encryption context', () => {
 
   it('a missing, extra, different or colliding context is InvalidCiphertextException without a message', async () => {
     const e = await c.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('s'), EncryptionContext: { ab: 'c' } }))
-    for (const ctx of [undefined, { ab: 'c', x: 'y' }, { ab: 'C' }, { AB: 'c' }, { a: 'bc' }]) {
+    const contexts: (Record<string, string> | undefined)[] = [undefined, { ab: 'c', x: 'y' }, { ab: 'C' }, { AB: 'c' }, { a: 'bc' }]
+    for (const ctx of contexts) {
       const f = await failure(c.send(new DecryptCommand({ CiphertextBlob: e.CiphertextBlob, EncryptionContext: ctx })))
       expect(f.name).toBe('InvalidCiphertextException')
       // No message on the wire: the SDK says UnknownError.
@@ -224,7 +225,7 @@ describe('symmetric encryption and the encryption context', () => {
 
   it('GenerateDataKeyWithoutPlaintext returns no Plaintext', async () => {
     const r = await c.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: keyId, KeySpec: 'AES_256' }))
-    expect(r.Plaintext).toBeUndefined()
+    expect((r as unknown as Record<string, unknown>).Plaintext).toBeUndefined()
     expect((await c.send(new DecryptCommand({ CiphertextBlob: r.CiphertextBlob }))).Plaintext).toHaveLength(32)
   })
 
@@ -287,7 +288,7 @@ describe('GenerateDataKeyPair (the seed contract)', () => {
 
   it('WithoutPlaintext: no PrivateKeyPlaintext; the ciphertext decrypts to a PKCS#8 key matching PublicKey', async () => {
     const r = await c.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'RSA_2048' }))
-    expect((r as Record<string, unknown>).PrivateKeyPlaintext).toBeUndefined()
+    expect((r as unknown as Record<string, unknown>).PrivateKeyPlaintext).toBeUndefined()
     const d = await c.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob }))
     const priv = createPrivateKey({ key: Buffer.from(d.Plaintext!), format: 'der', type: 'pkcs8' })
     expect(createPublicKey(priv).export({ type: 'spki', format: 'der' })).toEqual(Buffer.from(r.PublicKey!))

@@ -1,0 +1,145 @@
+// The awsJson1_1 front end and SigV4, below the SDK: requests signed by the SDK's own signer
+// (@smithy/signature-v4), then tampered with, and unsigned raw requests.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms'
+import type { KmsLocal } from '../../kms-local/index.js'
+import { failure, rawPost, signedPost, start } from './helpers.js'
+
+let k: KmsLocal
+beforeAll(async () => {
+  k = await start()
+})
+afterAll(async () => k.close())
+
+describe('SigV4', () => {
+  it('a correctly signed request is answered (with x-amzn-RequestId)', async () => {
+    const r = await signedPost(k, '{}')
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ Keys: [], Truncated: false })
+    expect(r.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/)
+    expect(r.headers.get('content-type')).toBe('application/x-amz-json-1.1')
+  })
+
+  it('no Authorization: MissingAuthenticationTokenException', async () => {
+    const r = await rawPost(k.endpoint, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' }, '{}')
+    expect(r.status).toBe(400)
+    expect(r.json).toEqual({ __type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' })
+  })
+
+  it('wrong secret: InvalidSignatureException; unknown access key: UnrecognizedClientException', async () => {
+    let e = await failure(new KMSClient({ region: k.region, endpoint: k.endpoint, maxAttempts: 1, credentials: { accessKeyId: k.credentials[0].accessKeyId, secretAccessKey: 'wrong-secret-wrong-secret' } }).send(new ListKeysCommand({})))
+    expect(e.name).toBe('InvalidSignatureException')
+    expect(e.message).toMatch(/^The request signature we calculated does not match the signature you provided/)
+    e = await failure(new KMSClient({ region: k.region, endpoint: k.endpoint, maxAttempts: 1, credentials: { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' } }).send(new ListKeysCommand({})))
+    expect(e).toMatchObject({ name: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' })
+    // A session token nobody issued.
+    e = await failure(new KMSClient({ region: k.region, endpoint: k.endpoint, maxAttempts: 1, credentials: { ...k.credentials[0], sessionToken: 'tok' } }).send(new ListKeysCommand({})))
+    expect(e.name).toBe('UnrecognizedClientException')
+  })
+
+  it('wrong region in the scope, and clock skew beyond 5 minutes: InvalidSignatureException', async () => {
+    let e = await failure(new KMSClient({ region: 'eu-west-1', endpoint: k.endpoint, maxAttempts: 1, credentials: k.credentials[0] }).send(new ListKeysCommand({})))
+    expect(e).toMatchObject({ name: 'InvalidSignatureException', message: "Credential should be scoped to a valid region, not 'eu-west-1'." })
+    const r = await signedPost(k, '{}', { signingDate: new Date(Date.now() - 6 * 60_000) })
+    expect(r.json.__type).toBe('InvalidSignatureException')
+    expect(String(r.json.message)).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than/)
+    e = await failure(new KMSClient({ region: k.region, endpoint: k.endpoint, maxAttempts: 1, credentials: k.credentials[0], systemClockOffset: 10 * 60_000 }).send(new ListKeysCommand({})))
+    expect(e.name).toBe('InvalidSignatureException')
+    // Within the window is fine.
+    expect((await signedPost(k, '{}', { signingDate: new Date(Date.now() - 4 * 60_000) })).status).toBe(200)
+  })
+
+  it('anything changed after signing is rejected: body, target, signature, signed headers', async () => {
+    const tamper: [string, (r: { headers: Record<string, string>; body: string | Buffer }) => void, string][] = [
+      ['body', (r) => { r.body = '{"Limit":1}' }, 'InvalidSignatureException'],
+      ['a signed header removed', (r) => { delete r.headers['x-amz-content-sha256'] }, 'IncompleteSignatureException'],
+      ['declared content hash', (r) => { r.headers['x-amz-content-sha256'] = '0'.repeat(64) }, 'InvalidSignatureException'],
+      ['target', (r) => { r.headers['x-amz-target'] = 'TrentService.ListAliases' }, 'InvalidSignatureException'],
+      ['signature byte', (r) => { r.headers.authorization = r.headers.authorization.replace(/Signature=(.)/, (_m, c: string) => `Signature=${c === '0' ? '1' : '0'}`) }, 'InvalidSignatureException'],
+      ['signature length', (r) => { r.headers.authorization = `${r.headers.authorization}00` }, 'InvalidSignatureException'],
+      ['unsigned x-amz-date', (r) => { r.headers.authorization = r.headers.authorization.replace(';x-amz-date', '') }, 'IncompleteSignatureException'],
+      ['missing Credential', (r) => { r.headers.authorization = r.headers.authorization.replace(/Credential=[^,]+, /, '') }, 'IncompleteSignatureException'],
+      ['other algorithm', (r) => { r.headers.authorization = r.headers.authorization.replace('AWS4-HMAC-SHA256', 'AWS4-HMAC-SHA512') }, 'IncompleteSignatureException'],
+      ['no x-amz-date', (r) => { delete r.headers['x-amz-date'] }, 'IncompleteSignatureException'],
+    ]
+    for (const [what, mutate, type] of tamper) {
+      const r = await signedPost(k, '{}', { mutate })
+      expect({ what, type: r.json.__type, status: r.status }).toEqual({ what, type, status: 400 })
+    }
+  })
+})
+
+describe('awsJson1_1 front end', () => {
+  it('unknown target: UnknownOperationException', async () => {
+    for (const target of ['DeleteEverything', 'toString', '__proto__', 'constructor']) {
+      const r = await signedPost(k, '{}', { target })
+      expect(r.json).toEqual({ __type: 'UnknownOperationException' })
+    }
+  })
+
+  it('wrong content type: SerializationException', async () => {
+    const r = await signedPost(k, '{}', { contentType: 'application/json' })
+    expect(r.json.__type).toBe('SerializationException')
+  })
+
+  it('malformed JSON, duplicate members, wrong types, unknown members, bad base64: SerializationException', async () => {
+    const bodies: [string, string][] = [
+      ['{', 'ListKeys'],
+      ['{"Limit":1,"Limit":2}', 'ListKeys'],
+      ['{"Limit":"1"}', 'ListKeys'],
+      ['{"Limit":1.5}', 'ListKeys'],
+      ['[]', 'ListKeys'],
+      ['{"Limit":1}x', 'ListKeys'],
+      ['{"Limt":1}', 'ListKeys'],
+      ['{"NumberOfBytes":32,"Recipent":{}}', 'GenerateRandom'],
+      ['{"KeyId":"k","Plaintext":"not base64!"}', 'Encrypt'],
+      ['{"KeyId":"k","Plaintext":"AAA"}', 'Encrypt'],
+      ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"a":1}}', 'Encrypt'],
+      ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"a":"1","a":"2"}}', 'Encrypt'],
+      ['{"NumberOfBytes":32,"Recipient":{"AttestationDocument":"AQ==","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_256","Extra":1}}', 'GenerateRandom'],
+    ]
+    for (const [body, target] of bodies) {
+      const r = await signedPost(k, body, { target })
+      expect({ body, type: r.json.__type }).toEqual({ body, type: 'SerializationException' })
+    }
+  })
+
+  it('constraint violations: ValidationException with KMS wording', async () => {
+    let r = await signedPost(k, '{}', { target: 'Encrypt' })
+    expect(r.json).toEqual({
+      __type: 'ValidationException',
+      message: "2 validation errors detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null; Value null at 'plaintext' failed to satisfy constraint: Member must not be null",
+    })
+    r = await signedPost(k, '{"NumberOfBytes":32,"Recipient":{"AttestationDocument":"AQ==","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_1"}}', { target: 'GenerateRandom' })
+    expect(r.json.__type).toBe('ValidationException')
+    expect(r.json.message).toContain("at 'recipient.keyEncryptionAlgorithm'")
+    r = await signedPost(k, '{"NumberOfBytes":32,"Recipient":{"AttestationDocument":"AQ=="}}', { target: 'GenerateRandom' })
+    expect(r.json.__type).toBe('ValidationException')
+  })
+
+  it('Recipient is not a member where KMS has none (GenerateDataKeyWithoutPlaintext, Encrypt): refused, never ignored', async () => {
+    const r = await signedPost(k, '{"KeyId":"alias/x","KeySpec":"AES_256","Recipient":{"AttestationDocument":"AQ==","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}', { target: 'GenerateDataKeyWithoutPlaintext' })
+    expect(r.json.__type).toBe('SerializationException')
+  })
+
+  it('oversized bodies: 413 before the body is read', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 1, 0x20)
+    const r = await rawPost(k.endpoint, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' }, big)
+    expect(r.status).toBe(413)
+    expect(r.json.__type).toBe('RequestEntityTooLargeException')
+  })
+
+  it('an internal failure is a 500 KMSInternalException without details', async () => {
+    const broken = await start()
+    const { KMSClient: C, CreateKeyCommand } = await import('@aws-sdk/client-kms')
+    const cl = new C({ region: broken.region, endpoint: broken.endpoint, credentials: broken.credentials[0], maxAttempts: 1 })
+    broken.service.store.db.exec('DROP TABLE aliases')
+    broken.service.store.db.exec('DROP TABLE keys')
+    const e = await failure(cl.send(new CreateKeyCommand({})))
+    expect(e.name).toBe('KMSInternalException')
+    expect(e.$fault).toBe('server')
+    expect(e.$metadata.httpStatusCode).toBe(500)
+    expect(e.message).not.toMatch(/table|sqlite/i)
+    await broken.close()
+  })
+})
