@@ -2,7 +2,8 @@
  * The NSM server: serves an {@link Attester} (normally the simulator) over the NSM protocol on
  * a vsock-bridge address (`unix:/path`, `tcp://host:port`, `vsock://any:port`). Framing: see
  * `framing.ts`. Requests on one connection are answered in order, one at a time; a framing
- * error or an idle connection (no complete request for `idleTimeoutMs`) closes the connection.
+ * error, more than 16 pipelined requests, or an idle connection (no complete request for
+ * `idleTimeoutMs`) closes the connection.
  * @module
  */
 import type { Socket } from 'node:net'
@@ -20,9 +21,13 @@ export interface ServeOptions {
   maxConnections?: number
 }
 
+/** Requests one connection may have queued (pipelined) before it is dropped. */
+export const MAX_PENDING_PER_CONNECTION = 16
+
 function serveConnection(socket: Socket, attester: Attester, log: Logger, idleMs: number): void {
   const reader = new FrameReader(NSM_REQUEST_MAX_SIZE)
   let chain: Promise<void> = Promise.resolve()
+  let pending = 0
   socket.setTimeout(idleMs, () => socket.destroy())
   socket.on('error', (e) => log.debug({ err: e.message }, 'NSM connection error'))
   socket.on('data', (chunk: Buffer) => {
@@ -34,10 +39,22 @@ function serveConnection(socket: Socket, attester: Attester, log: Logger, idleMs
       socket.destroy()
       return
     }
+    if (pending + frames.length > MAX_PENDING_PER_CONNECTION) {
+      // A client pipelining without reading would make us queue work without bound.
+      log.warn({ pending }, 'NSM connection: too many pipelined requests, closing')
+      socket.destroy()
+      return
+    }
     for (const req of frames) {
+      pending++
       chain = chain.then(async () => {
-        const res = await handleNsmRequest(attester, req, (e) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'NSM request failed unexpectedly'))
-        if (!socket.destroyed) socket.write(encodeFrame(res))
+        try {
+          if (socket.destroyed) return
+          const res = await handleNsmRequest(attester, req, (e) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'NSM request failed unexpectedly'))
+          if (!socket.destroyed) socket.write(encodeFrame(res))
+        } finally {
+          pending--
+        }
       })
     }
   })

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { silentLogger } from '../../common/log.js'
 import { verifyAttestation } from '../../attestation/index.js'
-import { encodeResponse } from '../../nsm/codec/response.js'
+import { decodeResponse, encodeResponse } from '../../nsm/codec/response.js'
+import { encodeRequest } from '../../nsm/codec/request.js'
 import { NsmError } from '../../nsm/errors.js'
 import { handleNsmRequest } from '../../nsm/handler.js'
 import { openAttester, resolveNsmSpec } from '../../nsm/open.js'
@@ -184,6 +185,34 @@ describe('NSM server over a unix socket', () => {
     big.writeUInt32BE(4097)
     expect(await raw(big)).toEqual({ frames: [], closed: true })
     expect(await raw(Buffer.alloc(4))).toEqual({ frames: [], closed: true })
+  })
+
+  test('pipelined requests on one connection are answered in order; more than 16 drop the connection', async () => {
+    const collect = (bytes: Uint8Array, want: number): Promise<{ frames: Uint8Array[]; closed: boolean }> =>
+      new Promise((resolve, reject) => {
+        const s = netConnect(join(dir, 'nsm.sock'))
+        const reader = new FrameReader(12288)
+        const frames: Uint8Array[] = []
+        s.on('data', (c: Buffer) => {
+          frames.push(...reader.push(c))
+          if (frames.length >= want) {
+            s.destroy()
+            resolve({ frames, closed: false })
+          }
+        })
+        s.on('close', () => resolve({ frames, closed: true }))
+        s.on('error', reject)
+        s.write(bytes)
+      })
+    const reqs = [0, 1, 40].map((index) => encodeFrame(encodeRequest({ type: 'DescribePCR', index })))
+    const { frames } = await collect(Buffer.concat(reqs), 3)
+    const answers = frames.map((f) => decodeResponse(f))
+    expect(answers.map((a) => a.type)).toEqual(['DescribePCR', 'DescribePCR', 'Error'])
+    expect(answers[2]).toEqual({ type: 'Error', error: 'InvalidIndex' })
+    const flood = Buffer.concat(Array.from({ length: 17 }, () => encodeFrame(encodeRequest({ type: 'GetRandom' }))))
+    const r = await collect(flood, 17)
+    expect(r.closed).toBe(true)
+    expect(r.frames.length).toBeLessThan(17)
   })
 
   test('no server at the address: ERR_NSM_TRANSPORT naming it', async () => {
