@@ -101,15 +101,21 @@ export class CpioWriter {
   }
 
   private async header(name: string, mode: number, uid: number, gid: number, nlink: number, mtime: number, size: number, ino: number): Promise<void> {
-    const bname = Buffer.from(name, 'utf8')
+    const nameLen = Buffer.byteLength(name, 'utf8')
     const hdr =
       '070701' +
       hex8(ino) + hex8(mode) + hex8(uid) + hex8(gid) + hex8(nlink) + hex8(mtime) + hex8(size) +
-      hex8(3) + hex8(1) + hex8(0) + hex8(0) + hex8(bname.length + 1) + hex8(0)
-    await this.put(Buffer.from(hdr, 'latin1'))
-    await this.put(bname)
-    await this.put(Buffer.alloc(1))
-    await this.pad(4)
+      hex8(3) + hex8(1) + hex8(0) + hex8(0) + hex8(nameLen + 1) + hex8(0)
+    const total = 110 + nameLen + 1
+    const padded = total + ((4 - ((this.length + total) % 4)) % 4)
+    if (padded > this.buf.length - this.pos) await this.flush()
+    if (padded > this.buf.length) throw new TypeError('CpioWriter: buffer smaller than one header')
+    // header, name, NUL and padding written straight into the staging buffer
+    this.buf.write(hdr, this.pos, 'latin1')
+    this.buf.write(name, this.pos + 110, 'utf8')
+    this.buf.fill(0, this.pos + 110 + nameLen, this.pos + padded)
+    this.pos += padded
+    this.length += padded
   }
 
   /** Appends one entry (header, name, data, padding). */

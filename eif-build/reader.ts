@@ -9,7 +9,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
-import { crc32 } from './crc32.js'
+import { crc32, crc32Combine } from './crc32.js'
 import { EifError, fail } from './errors.js'
 import {
   CRC_OFFSET, EIF_HEADER_SIZE, FLAG_ARM64, SECTION_HEADER_SIZE, SectionType, decodeHeader, decodeSectionHeader, sectionName,
@@ -110,7 +110,10 @@ const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads')
 const fs = require('node:fs')
 const crypto = require('node:crypto')
+const { crc32 } = require('node:zlib')
 const h = crypto.createHash('sha384')
+const { crcFrom, crcEnd } = workerData
+let crc = 0
 let fd = -1
 try {
   fd = fs.openSync(workerData.path, 'r')
@@ -120,11 +123,15 @@ try {
     while (done < len) {
       const n = fs.readSync(fd, buf, 0, Math.min(buf.length, len - done), start + done)
       if (n <= 0) throw new Error('file shrank while reading')
-      h.update(buf.subarray(0, n))
+      const chunk = buf.subarray(0, n)
+      h.update(chunk)
+      const a = Math.max(start + done, crcFrom)
+      const b = Math.min(start + done + n, crcEnd)
+      if (a < b) crc = crc32(chunk.subarray(a - start - done, b - start - done), crc)
       done += n
     }
   }
-  parentPort.postMessage({ digest: h.digest('hex') })
+  parentPort.postMessage({ digest: h.digest('hex'), crc: crc >>> 0 })
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.message) })
 } finally {
@@ -132,18 +139,25 @@ try {
 }
 `
 
-/** SHA-384 of byte ranges of a file, on a worker thread. */
-function hashRangesOnWorker(path: string, ranges: Array<[number, number]>): Promise<Buffer> {
+/**
+ * SHA-384 of byte ranges of a file on a worker thread, plus the CRC-32 of the file region
+ * [crcFrom, crcEnd) (which must lie inside the ranges): the worker takes part of the CRC work so
+ * both threads finish together.
+ */
+function hashRangesOnWorker(path: string, ranges: Array<[number, number]>, crcFrom: number, crcEnd: number): Promise<{ digest: Buffer; crc: number }> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER_SRC, { eval: true, workerData: { path, ranges } })
-    w.once('message', (m: { digest?: string; error?: string }) => {
-      if (m.digest !== undefined) resolve(Buffer.from(m.digest, 'hex'))
+    const w = new Worker(WORKER_SRC, { eval: true, workerData: { path, ranges, crcFrom, crcEnd } })
+    w.once('message', (m: { digest?: string; crc?: number; error?: string }) => {
+      if (m.digest !== undefined && m.crc !== undefined) resolve({ digest: Buffer.from(m.digest, 'hex'), crc: m.crc })
       else reject(new EifError('ERR_EIF_TRUNCATED', `reading PCR2 data: ${m.error ?? 'worker failed'}`))
       void w.terminate()
     })
     w.once('error', (e) => reject(new EifError('ERR_EIF_TRUNCATED', `reading PCR2 data: ${e.message}`)))
   })
 }
+
+/** SHA-384 costs about this many times CRC-32 per byte (zlib crc32 vs OpenSSL SHA-384, x86-64). */
+const SHA_OVER_CRC = 7
 
 /**
  * Reads and checks an EIF: layout, CRC, PCRs, metadata, signature. Structural defects throw
@@ -165,7 +179,18 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
     const later = sections.filter((s) => s.type === SectionType.Ramdisk).slice(1)
     const laterBytes = later.reduce((a, s) => a + s.size, 0)
     const parallel = laterBytes > (opts.parallelThreshold ?? 8 << 20)
-    const pcr2Promise = parallel ? hashRangesOnWorker(path, later.map((s) => [s.offset + SECTION_HEADER_SIZE, s.size])) : null
+    // Give the worker the CRC of the tail of the last ramdisk, sized so that both threads do
+    // about the same work: main = SHA(all) + CRC(rest), worker = SHA(later ramdisks) + CRC(tail).
+    let crcFrom = fileSize
+    let crcEnd = fileSize
+    if (parallel) {
+      const last = later[later.length - 1]
+      const lastStart = last.offset + SECTION_HEADER_SIZE
+      const share = Math.floor((SHA_OVER_CRC * (fileSize - laterBytes) + fileSize) / 2)
+      crcEnd = lastStart + last.size
+      crcFrom = Math.max(lastStart, crcEnd - Math.min(last.size, share))
+    }
+    const pcr2Promise = parallel ? hashRangesOnWorker(path, later.map((s) => [s.offset + SECTION_HEADER_SIZE, s.size]), crcFrom, crcEnd) : null
     // Keep the rejection handled even if the main pass throws first.
     pcr2Promise?.catch(() => {})
 
@@ -173,6 +198,13 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
     const hb = Buffer.alloc(EIF_HEADER_SIZE)
     await fh.read(hb, 0, EIF_HEADER_SIZE, 0)
     let crc = crc32(hb.subarray(0, CRC_OFFSET))
+    let crcTail = 0
+    /** CRC of a chunk at file offset `at`, leaving [crcFrom, crcEnd) to the worker. */
+    const crcFeed = (chunk: Buffer, at: number): void => {
+      const end = at + chunk.length
+      if (at < crcFrom) crc = crc32(chunk.subarray(0, Math.min(chunk.length, crcFrom - at)), crc)
+      if (end > crcEnd) crcTail = crc32(chunk.subarray(Math.max(0, crcEnd - at)), crcTail)
+    }
     const small = new Map<number, Buffer>()
 
     // Double-buffered sequential pass over [548, EOF): CRC everything, measure section data.
@@ -181,7 +213,7 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
     for (const s of sections) {
       const hdr = Buffer.alloc(SECTION_HEADER_SIZE)
       await fh.read(hdr, 0, SECTION_HEADER_SIZE, s.offset)
-      crc = crc32(hdr, crc)
+      crcFeed(hdr, s.offset)
       measurer.begin(s.type)
       const keep = s.type === SectionType.Cmdline || s.type === SectionType.Metadata || s.type === SectionType.Signature
       const kept = keep ? Buffer.alloc(s.size) : null
@@ -197,7 +229,7 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
         done += bytesRead
         which ^= 1
         pending = done < s.size ? readAt(bufs[which], done) : null
-        crc = crc32(chunk, crc)
+        crcFeed(chunk, dataStart + done - bytesRead)
         measurer.update(chunk)
         kept?.set(chunk, done - bytesRead)
         opts.onProgress?.(dataStart + done, fileSize)
@@ -205,8 +237,13 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
       if (kept) small.set(s.type, kept)
     }
     const m = measurer.finish()
-    if (parallel) m.pcr2 = extendDigest(await (pcr2Promise as Promise<Buffer>)).toString('hex')
-    else if (later.length === 0) m.pcr2 = PCR_OF_EMPTY
+    if (parallel) {
+      const w = await (pcr2Promise as Promise<{ digest: Buffer; crc: number }>)
+      m.pcr2 = extendDigest(w.digest).toString('hex')
+      crc = crc32Combine(crc32Combine(crc, w.crc, crcEnd - crcFrom), crcTail, fileSize - crcEnd)
+    } else if (later.length === 0) {
+      m.pcr2 = PCR_OF_EMPTY
+    }
 
     const cmdline = decodeText(small.get(SectionType.Cmdline) ?? Buffer.alloc(0), 'cmdline', 'ERR_EIF_SECTION')
     let metadata: Record<string, unknown> | null = null

@@ -6,7 +6,7 @@
  * names, no `..`, no NUL, no device files or sockets, no symlink that climbs out of the root.
  * @module
  */
-import { lstat, opendir, readlink } from 'node:fs/promises'
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { EifError, fail } from './errors.js'
 import { fileSource, type DataSource } from './source.js'
@@ -33,8 +33,11 @@ export interface RootfsEntry {
 
 /** Byte-wise comparison of UTF-8 names (Go's sort.Strings order, which docker's walk follows). */
 export function compareNames(a: string, b: string): number {
+  // UTF-16 code-unit order equals UTF-8 byte order unless a surrogate meets U+E000..U+FFFF.
+  if (!NON_BMP_ORDER.test(a) && !NON_BMP_ORDER.test(b)) return a < b ? -1 : a > b ? 1 : 0
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
+const NON_BMP_ORDER = /[\uD800-\uFFFF]/
 
 /**
  * Normalises an archive member name: strips leading `./` and `/`-suffix; rejects absolute paths,
@@ -84,41 +87,51 @@ export interface Attrs {
  * by (dev, ino), rejects devices and sockets.
  */
 export async function* directoryRootfs(root: string): AsyncGenerator<RootfsEntry> {
-  const rootSt = await lstat(root).catch((e: NodeJS.ErrnoException) => {
-    throw new EifError('ERR_EIF_INPUT', `${root}: ${e.code ?? 'cannot stat'}`)
-  })
+  let rootSt
+  try {
+    rootSt = lstatSync(root)
+  } catch (e) {
+    throw new EifError('ERR_EIF_INPUT', `${root}: ${(e as NodeJS.ErrnoException).code ?? 'cannot stat'}`)
+  }
   if (!rootSt.isDirectory()) fail('ERR_EIF_INPUT', `${root}: not a directory`)
   yield* walk(root, '')
 }
 
-async function* walk(abs: string, rel: string): AsyncGenerator<RootfsEntry> {
-  const names: string[] = []
-  const dir = await opendir(abs)
-  for await (const d of dir) names.push(d.name)
+// Synchronous metadata calls on purpose: a rootfs walk is tens of thousands of tiny lstat/readdir
+// calls, and a threadpool round trip for each costs more than the call itself.
+function* walk(abs: string, rel: string): Generator<RootfsEntry> {
+  let names: string[]
+  try {
+    names = readdirSync(abs)
+  } catch (e) {
+    throw new EifError('ERR_EIF_INPUT', `${rel || '.'}: cannot read directory: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
   names.sort(compareNames)
   for (const name of names) {
     const p = rel === '' ? name : `${rel}/${name}`
     const a = join(abs, name)
-    const st = await lstat(a, { bigint: true })
+    const st = lstatSync(a)
     const attrs = {
-      perm: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      mtime: Number(st.mtimeMs / 1000n),
+      perm: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
     }
     if (st.isDirectory()) {
       yield { path: p, type: 'dir', ...attrs }
       yield* walk(a, p)
     } else if (st.isFile()) {
-      const size = Number(st.size)
+      const size = st.size
       const e: RootfsEntry = { path: p, type: 'file', ...attrs, data: fileSource(a, 0, size, size) }
-      if (st.nlink > 1n) {
-        e.inode = `${st.dev}:${st.ino}`
-        e.links = Number(st.nlink)
+      if (st.nlink > 1) {
+        // exact identity (inode numbers can exceed 2^53)
+        const big = lstatSync(a, { bigint: true })
+        e.inode = `${big.dev}:${big.ino}`
+        e.links = st.nlink
       }
       yield e
     } else if (st.isSymbolicLink()) {
-      const target = await readlink(a)
+      const target = readlinkSync(a)
       checkSymlinkTarget(p, target)
       yield { path: p, type: 'symlink', ...attrs, linkTarget: target }
     } else if (st.isFIFO()) {

@@ -9,7 +9,6 @@
  * @module
  */
 import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto'
-import * as asn1js from 'asn1js'
 import { decodeCbor, encodeCbor, type CborValue } from '../common/cbor.js'
 import { EifError, fail } from './errors.js'
 import { extendDigest } from './measure.js'
@@ -185,16 +184,51 @@ export function certificateSummary(cert: X509Certificate): { IssuerName: Record<
   }
   let algorithm = 'unknown'
   let signature = ''
-  const parsed = asn1js.fromBER(new Uint8Array(cert.raw))
-  if (parsed.offset !== -1 && parsed.result instanceof asn1js.Sequence) {
-    const [, algId, sigVal] = parsed.result.valueBlock.value
-    if (algId instanceof asn1js.Sequence && algId.valueBlock.value[0] instanceof asn1js.ObjectIdentifier) {
-      const oid = algId.valueBlock.value[0].valueBlock.toString()
-      algorithm = SIG_ALGS[oid] ?? oid
+  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm SEQUENCE { OID, ... }, BIT STRING }
+  const der = cert.raw
+  const outer = tlv(der, 0)
+  if (outer !== null && outer.tag === 0x30) {
+    const tbs = tlv(der, outer.start)
+    const alg = tbs === null ? null : tlv(der, tbs.end)
+    const oid = alg === null || alg.tag !== 0x30 ? null : tlv(der, alg.start)
+    if (oid !== null && oid.tag === 0x06) {
+      const dotted = oidToString(der.subarray(oid.start, oid.end))
+      algorithm = SIG_ALGS[dotted] ?? dotted
     }
-    if (sigVal instanceof asn1js.BitString) {
-      signature = Buffer.from(sigVal.valueBlock.valueHexView).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:')
+    const bits = alg === null ? null : tlv(der, alg.end)
+    if (bits !== null && bits.tag === 0x03 && bits.end > bits.start) {
+      signature = der.subarray(bits.start + 1, bits.end).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:')
     }
   }
   return { IssuerName: issuer, Algorithm: algorithm, NotBefore: cert.validFrom, NotAfter: cert.validTo, Signature: signature }
+}
+
+/** One DER TLV at `off` (definite lengths up to 4 bytes), or null when it does not fit. */
+function tlv(b: Buffer, off: number): { tag: number; start: number; end: number } | null {
+  if (off + 2 > b.length) return null
+  const tag = b[off]
+  let len = b[off + 1]
+  let start = off + 2
+  if (len & 0x80) {
+    const n = len & 0x7f
+    if (n === 0 || n > 4 || start + n > b.length) return null
+    len = 0
+    for (let i = 0; i < n; i++) len = len * 256 + b[start + i]
+    start += n
+  }
+  return start + len > b.length ? null : { tag, start, end: start + len }
+}
+
+function oidToString(b: Buffer): string {
+  if (b.length === 0) return ''
+  const parts = [Math.min(2, Math.floor(b[0] / 40)), b[0] - 40 * Math.min(2, Math.floor(b[0] / 40))]
+  let v = 0
+  for (let i = 1; i < b.length; i++) {
+    v = v * 128 + (b[i] & 0x7f)
+    if ((b[i] & 0x80) === 0) {
+      parts.push(v)
+      v = 0
+    }
+  }
+  return parts.join('.')
 }

@@ -4,7 +4,7 @@
  * memory and only one file descriptor is open at a time.
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { EifError } from './errors.js'
 
 /** A positional reader over `size` bytes. */
@@ -41,28 +41,26 @@ export function bufferSource(data: Uint8Array): DataSource {
 export function fileSource(path: string, start: number, size: number, expectSize?: number): DataSource {
   return {
     size,
+    // Synchronous calls on purpose: most rootfs files are small, and four threadpool round trips
+    // per file (open, fstat, read, close) cost more than the I/O itself.
     open: async () => {
-      let fh: FileHandle
+      let fd: number
       try {
-        fh = await open(path, 'r')
+        fd = openSync(path, 'r')
       } catch (e) {
         throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
       }
-      if (expectSize !== undefined) {
-        const st = await fh.stat()
-        if (st.size !== expectSize) {
-          await fh.close()
-          throw new EifError('ERR_EIF_INPUT', `${path}: changed size while building`)
-        }
+      if (expectSize !== undefined && fstatSync(fd).size !== expectSize) {
+        closeSync(fd)
+        throw new EifError('ERR_EIF_INPUT', `${path}: changed size while building`)
       }
       return {
         read: async (buf, offset, length, position) => {
           const n = Math.max(0, Math.min(length, size - position))
           if (n === 0) return 0
-          const r = await fh.read(buf, offset, n, start + position)
-          return r.bytesRead
+          return readSync(fd, buf, offset, n, start + position)
         },
-        close: () => fh.close(),
+        close: async () => closeSync(fd),
       }
     },
   }

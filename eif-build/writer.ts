@@ -64,17 +64,28 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
       let len = 0
       let crc = 0
       if (measured) measurer.begin(type)
+      // One write in flight while the producer fills the next chunk (the chunk is copied, since
+      // producers reuse their buffers once `out` resolves).
+      let inFlight: Promise<void> = Promise.resolve()
+      const writeAll = async (b: Buffer, at: number): Promise<void> => {
+        let off = 0
+        while (off < b.length) {
+          const { bytesWritten } = await fh.write(b, off, b.length - off, at + off)
+          off += bytesWritten
+        }
+      }
       await produce(async (chunk) => {
         if (measured) measurer.update(chunk)
         crc = crc32(chunk, crc)
-        let off = 0
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, start + SECTION_HEADER_SIZE + len + off)
-          off += bytesWritten
-        }
+        const copy = Buffer.from(chunk)
+        const at = start + SECTION_HEADER_SIZE + len
         len += chunk.length
+        await inFlight
+        inFlight = writeAll(copy, at)
+        inFlight.catch(() => {})
         s.onProgress?.(start + SECTION_HEADER_SIZE + len)
       })
+      await inFlight
       const hdr = encodeSectionHeader(type, len)
       await fh.write(hdr, 0, hdr.length, start)
       bodyCrc = crc32Combine(bodyCrc, crc32(hdr), hdr.length)

@@ -64,6 +64,22 @@ describe('writer -> reader round trip', () => {
     expect(par.measurements).toEqual(want)
   })
 
+  it('the two-thread path splits the CRC between threads and still catches corruption anywhere', async () => {
+    const rd = [randomBytes(3000), randomBytes(10_000), randomBytes(300_000)]
+    const { path, file } = await build('split.eif', rd)
+    const par = await describeEif(path, { parallelThreshold: 0 })
+    expect(par.crcOk).toBe(true)
+    expect(par.computedCrc).toBe(fileCrc(file))
+    for (const at of [600, file.length - 250_000, file.length - 100_000, file.length - 1]) {
+      const bad = Buffer.from(file)
+      bad[at] ^= 0x01
+      writeFileSync(join(tmp.dir, 'split-bad.eif'), bad)
+      const d = await describeEif(join(tmp.dir, 'split-bad.eif'), { parallelThreshold: 0 })
+      expect(d.crcOk, `flip at ${at}`).toBe(false)
+      expect(d.computedCrc).toBe(fileCrc(bad))
+    }
+  })
+
   it('one ramdisk: PCR2 is extend(empty)', async () => {
     const { path } = await build('one.eif', [randomBytes(999)])
     const d = await verifyEif(path)
