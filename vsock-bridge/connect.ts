@@ -3,9 +3,9 @@
  * @module
  */
 import * as net from 'node:net'
-import { formatAddress, toAddress, type Address } from './address.js'
+import { formatAddress, toAddress, VMADDR_CID_ANY, type Address } from './address.js'
 import { recordEndpoints } from './endpoints.js'
-import { ConnectAbortedError, SocketError } from './errors.js'
+import { AddressError, ConnectAbortedError, SocketError } from './errors.js'
 import { connectVsock } from './vsock.js'
 
 /** Options of {@link connect}. */
@@ -34,7 +34,8 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1
  * const s = await connect('vsock://parent:8000', { timeoutMs: 5000 })
  * s.end('hello')
  * ```
- * @throws {AddressError} `ERR_ADDRESS_INVALID` for a malformed address (port 0 included).
+ * @throws {AddressError} `ERR_ADDRESS_INVALID` for a malformed address (port 0 included) and for
+ *   `vsock://any:...`, which only a listener can use.
  * @throws {VsockUnavailableError} `ERR_VSOCK_UNAVAILABLE` for vsock without addon or kernel support.
  * @throws {SocketError} with Node's errno name as `code`: `ECONNREFUSED`, `ETIMEDOUT`, `ENOENT`, `ENODEV`, ...
  * @throws {ConnectAbortedError} `ABORT_ERR` when `signal` aborts.
@@ -47,7 +48,10 @@ export async function connect(address: string | Address, opts: ConnectOptions = 
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal')
   if (signal?.aborted === true) throw new ConnectAbortedError({ cause: signal.reason })
   const allowHalfOpen = opts.allowHalfOpen === true
-  if (a.kind === 'vsock') return connectVsock(a, { timeoutMs, signal, allowHalfOpen })
+  if (a.kind === 'vsock') {
+    if (a.cid === VMADDR_CID_ANY) throw new AddressError(`${formatAddress(a)}: cid 'any' is for listening; connect to a CID (e.g. 'parent')`)
+    return connectVsock(a, { timeoutMs, signal, allowHalfOpen })
+  }
   return connectNet(a, timeoutMs, signal, allowHalfOpen)
 }
 

@@ -2,6 +2,7 @@
  * `listen(address, onConnection)`: one call for vsock, unix and tcp listeners.
  * @module
  */
+import { lstat, unlink } from 'node:fs/promises'
 import * as net from 'node:net'
 import { formatAddress, toAddress, type Address } from './address.js'
 import { recordEndpoints } from './endpoints.js'
@@ -30,6 +31,12 @@ export interface ListenOptions {
   allowHalfOpen?: boolean
   /** Refuse (close at once) connections beyond this many open ones. Default unlimited. */
   maxConnections?: number
+  /**
+   * unix paths: when the socket file exists but nobody listens on it (a crashed process left it),
+   * remove it and bind again. Default false (EADDRINUSE). Never removes anything but a socket
+   * file whose connect is refused.
+   */
+  replaceStaleSocket?: boolean
   /**
    * Called for errors the listener survives: failed accepts (EMFILE, ...) and exceptions thrown by
    * `onConnection` (that connection is destroyed). Default: ignored, the listener keeps serving.
@@ -62,7 +69,13 @@ export async function listen(address: string | Address, onConnection: Connection
     throw new RangeError('maxConnections must be a non-negative integer')
   }
   if (opts.onError !== undefined && typeof opts.onError !== 'function') throw new TypeError('onError must be a function')
-  const settings: ListenSettings = { backlog, allowHalfOpen: opts.allowHalfOpen === true, maxConnections, onError: opts.onError ?? (() => {}) }
+  const settings: ListenSettings = {
+    backlog,
+    allowHalfOpen: opts.allowHalfOpen === true,
+    maxConnections,
+    onError: opts.onError ?? (() => {}),
+    replaceStaleSocket: opts.replaceStaleSocket === true,
+  }
   if (a.kind === 'vsock') return listenVsock(a, onConnection, settings)
   return listenNet(a, onConnection, settings)
 }
@@ -73,6 +86,7 @@ export interface ListenSettings {
   allowHalfOpen: boolean
   maxConnections: number
   onError: (e: Error) => void
+  replaceStaleSocket?: boolean
 }
 
 /**
@@ -125,23 +139,53 @@ export class ConnectionSet {
   }
 }
 
-async function listenNet(a: Exclude<Address, { kind: 'vsock' }>, onConnection: ConnectionHandler, settings: ListenSettings): Promise<Listener> {
-  const server = net.createServer({ allowHalfOpen: settings.allowHalfOpen })
-  const set = new ConnectionSet()
-  const path = a.kind === 'unix' ? (a.abstract ? `\0${a.path}` : a.path) : undefined
-  await new Promise<void>((resolve, reject) => {
+function bindServer(server: net.Server, a: Exclude<Address, { kind: 'vsock' }>, path: string | undefined, settings: ListenSettings): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
-      server.close()
+      server.off('listening', onListening)
       reject(new SocketError(e.code ?? 'EIO', e.syscall ?? 'listen', formatAddress(a), { errno: e.errno, cause: e }))
     }
-    server.once('error', onError)
     const onListening = (): void => {
       server.off('error', onError)
       resolve()
     }
-    if (path !== undefined) server.listen({ path, backlog: settings.backlog }, onListening)
-    else server.listen({ host: (a as { host: string }).host, port: (a as { port: number }).port, backlog: settings.backlog }, onListening)
+    server.once('error', onError)
+    server.once('listening', onListening)
+    if (path !== undefined) server.listen({ path, backlog: settings.backlog })
+    else server.listen({ host: (a as { host: string }).host, port: (a as { port: number }).port, backlog: settings.backlog })
   })
+}
+
+/**
+ * Removes a unix socket file nobody listens on (left by a process that died). Only a socket
+ * file, and only when a connect to it is refused; true if it was removed.
+ */
+async function removeStaleSocket(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined)
+  if (st === undefined || !st.isSocket()) return false
+  const refused = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path })
+    probe.once('connect', () => {
+      probe.destroy()
+      resolve(false)
+    })
+    probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'))
+  })
+  if (!refused) return false
+  await unlink(path).catch(() => {})
+  return true
+}
+
+async function listenNet(a: Exclude<Address, { kind: 'vsock' }>, onConnection: ConnectionHandler, settings: ListenSettings): Promise<Listener> {
+  const server = net.createServer({ allowHalfOpen: settings.allowHalfOpen })
+  const set = new ConnectionSet()
+  const path = a.kind === 'unix' ? (a.abstract ? `\0${a.path}` : a.path) : undefined
+  try {
+    await bindServer(server, a, path, settings)
+  } catch (e) {
+    if (!(settings.replaceStaleSocket && a.kind === 'unix' && !a.abstract && (e as SocketError).code === 'EADDRINUSE' && (await removeStaleSocket(a.path)))) throw e
+    await bindServer(server, a, path, settings)
+  }
   // After listening, errors are accept failures: report them and keep serving.
   server.on('error', (e: Error) => settings.onError(e))
   let actual: Address = a

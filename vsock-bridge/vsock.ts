@@ -71,6 +71,16 @@ export function listenVsock(a: VsockAddress, onConnection: ConnectionHandler, s:
   return listenNative(requireBinding(formatAddress(a)), { family: FAMILY_VSOCK, cid: a.cid, port: a.port }, onConnection, s)
 }
 
+/** What a vsock errno usually means, for the error message. */
+const VSOCK_HINTS: Readonly<Record<string, string>> = {
+  'connect ENODEV': 'no vsock transport reaches that CID; the local CID needs the vsock_loopback module',
+  'connect ECONNREFUSED': 'nothing listens on that port at that CID',
+  'connect ENETUNREACH': 'no vsock transport for that CID',
+  'bind EADDRNOTAVAIL': 'that CID is not this machine\'s; bind to any or to the local CID',
+  'bind EADDRINUSE': 'another socket is bound to that port',
+  'bind EACCES': 'ports below 1024 need CAP_NET_BIND_SERVICE',
+}
+
 /** Turns an addon error into the bridge's error for `text`. */
 function toSocketError(e: unknown, text: string, family: number): Error {
   if (!isNativeError(e)) return e instanceof Error ? e : new Error(String(e))
@@ -81,7 +91,8 @@ function toSocketError(e: unknown, text: string, family: number): Error {
   // A vsock peer answers a connection request to a port nobody listens on with RST, which Linux
   // reports as ECONNRESET; for the caller that is a refused connection, as with TCP.
   if (e.syscall === 'connect' && family === FAMILY_VSOCK && code === 'ECONNRESET') code = 'ECONNREFUSED'
-  return new SocketError(code, e.syscall, text, { errno: e.errno, cause: e })
+  const hint = family === FAMILY_VSOCK ? VSOCK_HINTS[`${e.syscall} ${code}`] : undefined
+  return new SocketError(code, e.syscall, text, { errno: e.errno, cause: e, message: `${e.syscall} ${code} ${text}${hint === undefined ? '' : ` (${hint})`}` })
 }
 
 function targetArgs(t: NativeTarget): [number, number | Buffer, number] {

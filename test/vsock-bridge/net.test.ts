@@ -98,4 +98,26 @@ describe('connect/listen over tcp and unix', () => {
     await expect(connect('tcp://127.0.0.1:0')).rejects.toMatchObject({ code: 'ERR_ADDRESS_INVALID' })
     await expect(listen('tcp://127.0.0.1:0', echo, { backlog: 0 })).rejects.toThrow(RangeError)
   })
+
+  it('replaceStaleSocket removes a dead socket file, never a live one or a plain file', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const { writeFileSync } = await import('node:fs')
+    const stale = join(dir, 'stale.sock')
+    // A process that binds and exits without unlinking leaves a stale socket file behind.
+    const r = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.exit(0))`])
+    expect(r.status).toBe(0)
+    expect(existsSync(stale)).toBe(true)
+    await expect(listen(`unix:${stale}`, echo)).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    const l = await listen(`unix:${stale}`, echo, { replaceStaleSocket: true })
+    // A live listener is never replaced.
+    await expect(listen(`unix:${stale}`, echo, { replaceStaleSocket: true })).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    const s = await connect(`unix:${stale}`)
+    s.end('alive')
+    expect((await readAll(s)).toString()).toBe('alive')
+    await l.close()
+    const plain = join(dir, 'plain')
+    writeFileSync(plain, 'keep me')
+    await expect(listen(`unix:${plain}`, echo, { replaceStaleSocket: true })).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    expect(existsSync(plain)).toBe(true)
+  })
 })

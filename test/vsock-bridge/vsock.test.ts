@@ -59,7 +59,12 @@ describe('AF_VSOCK (real sockets)', () => {
     const err = await connect(`vsock://${localCid()}:${port}`, { timeoutMs: 5000 }).catch((e: unknown) => e)
     expect(err).toMatchObject({ name: 'SocketError', code: 'ENODEV', syscall: 'connect', errno: 19 })
     expect((err as Error).message).toContain(`vsock://${localCid()}:${port}`)
+    expect((err as Error).message).toMatch(/vsock_loopback/)
     await l.close()
+  })
+
+  it("connecting to cid 'any' is an address error, not a syscall", async () => {
+    await expect(connect('vsock://any:5000')).rejects.toMatchObject({ code: 'ERR_ADDRESS_INVALID', message: expect.stringMatching(/for listening/) })
   })
 
   it('an already-aborted signal never creates a socket', async () => {

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <unordered_map>
+#include <vector>
 
 namespace {
 
@@ -344,8 +345,11 @@ std::unordered_map<int, Waiter*>& Waiters() {
 
 void FreeWaiter(uv_handle_t* handle) {
   Waiter* w = static_cast<Waiter*>(handle->data);
-  napi_delete_reference(w->env, w->callback);
-  napi_async_destroy(w->env, w->context);
+  // env is null when the environment was torn down first (EnvCleanup released the JS parts).
+  if (w->env != nullptr) {
+    napi_delete_reference(w->env, w->callback);
+    napi_async_destroy(w->env, w->context);
+  }
   delete w;
 }
 
@@ -431,7 +435,26 @@ napi_value CancelPoll(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// A worker thread exiting with a connect still pending: stop its watches and release their JS
+// references while the environment is still valid; the fds are closed with it.
+void EnvCleanup(void* arg) {
+  napi_env env = static_cast<napi_env>(arg);
+  std::vector<Waiter*> mine;
+  for (auto& kv : Waiters()) {
+    if (kv.second->env == env) mine.push_back(kv.second);
+  }
+  for (Waiter* w : mine) {
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->context);
+    w->env = nullptr;
+    const int fd = w->fd;
+    StopWaiter(w);
+    close(fd);
+  }
+}
+
 napi_value Init(napi_env env, napi_value exports) {
+  if (napi_add_env_cleanup_hook(env, EnvCleanup, env) != napi_ok) return nullptr;
   const napi_property_descriptor props[] = {
       {"socket", nullptr, Socket, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bind", nullptr, Bind, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
