@@ -5,12 +5,12 @@
  * @module
  */
 import type { EventEmitter } from 'node:events'
-import { EXIT_OK, parse, processIo, UsageError, type Io, type Main } from '../common/cli.js'
+import { EXIT_OK, parse, processIo, reportError, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { canonicalHost } from './address-class.js'
-import { formatTarget } from './allowlist.js'
+import { findAllowlistEntry, formatTarget } from './allowlist.js'
 import { checkConfig, loadConfig, type IpFamily, type ProxyConfig, type RouteConfig, DEFAULTS } from './config.js'
-import { ConfigError, PortRangeError } from './errors.js'
+import { ConfigError, NotAllowlistedError, PortRangeError } from './errors.js'
 import type { LookupFn } from './resolver.js'
 import { HostProxy } from './server.js'
 
@@ -73,7 +73,7 @@ interface Cli {
 }
 
 /** Adds the command-line route (vsock-proxy form) to `base` and re-checks the whole. */
-export function withCommandLineRoute(base: ProxyConfig, positionals: readonly string[], family: IpFamily, listen: string | undefined): ProxyConfig {
+export function withCommandLineRoute(base: ProxyConfig, positionals: readonly string[], family: IpFamily, listen: string | undefined, file: string): ProxyConfig {
   const [local, remote, remotePort] = positionals
   const localPort = parsePortArg(local, 'local_port')
   const host = canonicalHost(remote)
@@ -86,6 +86,10 @@ export function withCommandLineRoute(base: ProxyConfig, positionals: readonly st
     maxConnections: DEFAULTS.maxConnections,
     connectTimeoutMs: DEFAULTS.connectTimeoutMs,
     idleTimeoutMs: DEFAULTS.idleTimeoutMs,
+  }
+  // vsock-proxy refused to start for a remote outside its allowlist; so does this, by name.
+  if (findAllowlistEntry(base.allowlist, route.target) === undefined) {
+    throw new NotAllowlistedError(`${formatTarget(route.target)} is not in the allowlist of ${file}`)
   }
   const config = { ...base, routes: [...base.routes, route] }
   checkConfig(config)
@@ -158,7 +162,7 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
   const file = cli.configFile ?? VSOCK_PROXY_DEFAULT_CONFIG
   const load = async (): Promise<ProxyConfig> => {
     const base = await loadConfig(file)
-    return cli.positionals.length === 3 ? withCommandLineRoute(base, cli.positionals, cli.family, cli.listen) : base
+    return cli.positionals.length === 3 ? withCommandLineRoute(base, cli.positionals, cli.family, cli.listen, file) : base
   }
   const config = await load()
   if (cli.check) {
@@ -166,7 +170,7 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
     return EXIT_OK
   }
   if (config.routes.length === 0 && config.credentials === null) {
-    throw new ConfigError('routes', `${file}: no routes and no credential endpoint: nothing to serve`)
+    throw new ConfigError('routes', 'no routes and no credential endpoint: nothing to serve', { file })
   }
   const logger = createLogger('host-proxy', { level: cli.logLevel, destination: io === processIo ? undefined : io.stderr })
   const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
@@ -203,5 +207,11 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
   return EXIT_OK
 }
 
-/** `nitro-recipient proxy ...`; see the help text. */
-export const main: Main = (argv, io) => runProxy(argv, io)
+/** `nitro-recipient proxy ...`; see the help text. Errors are printed with their code. */
+export const main: Main = async (argv, io) => {
+  try {
+    return await runProxy(argv, io)
+  } catch (e) {
+    return reportError(e, io, COMMAND)
+  }
+}
