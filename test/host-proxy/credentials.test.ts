@@ -58,7 +58,7 @@ async function fakeImds(role = 'enclave-role'): Promise<FakeImds> {
         AccessKeyId: KEY_ID, SecretAccessKey: SECRET, Token: SESSION, Expiration: state.expiration.toISOString().replace(/\.\d+Z$/, 'Z'),
       }))
     }
-    res.writeHead(404).end()
+    return res.writeHead(404).end()
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   cleanups.push(() => new Promise<void>((r) => server.close(() => r())))
