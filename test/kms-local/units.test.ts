@@ -1,0 +1,218 @@
+// Parsers and pure logic: strict JSON (with fast-check against JSON.parse), the encryption
+// context encoding, policy parsing/evaluation, the seed file, and the CLI in-process.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { KMSClient, DescribeKeyCommand, ListAliasesCommand } from '@aws-sdk/client-kms'
+import { JsonSyntaxError, parseStrictJson } from '../../kms-local/json.js'
+import { encodeEncryptionContext } from '../../kms-local/ciphertext.js'
+import { attestationContext, evaluatePolicy, parsePolicy } from '../../kms-local/policy.js'
+import { KmsError } from '../../kms-local/errors.js'
+import { Store } from '../../kms-local/store.js'
+import { applySeed } from '../../kms-local/seed.js'
+import { runCommand } from '../../kms-local/main.js'
+import { silentLogger } from '../../common/log.js'
+import { captureIo } from '../helpers/io.js'
+
+describe('strict JSON', () => {
+  it('agrees with JSON.parse on valid JSON without duplicate keys', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
+        const text = JSON.stringify(v)
+        expect(JSON.stringify(parseStrictJson(Buffer.from(text)))).toBe(JSON.stringify(JSON.parse(text)))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('random text: a value or JsonSyntaxError, and never accepts what JSON.parse rejects', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (s) => {
+        let ours: unknown
+        let ok = true
+        try {
+          ours = parseStrictJson(s)
+        } catch (e) {
+          expect(e).toBeInstanceOf(JsonSyntaxError)
+          ok = false
+        }
+        if (ok) expect(JSON.stringify(ours)).toBe(JSON.stringify(JSON.parse(s)))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('rejects duplicates (at any depth), lone surrogates, invalid UTF-8, deep nesting, trailing data', () => {
+    for (const bad of ['{"a":1,"a":1}', '{"x":{"b":[],"b":[]}}', '"\\ud800"', '"\\udc00x"', '[1,]', '{"a":1,}', '01', '1 2', '{"a":1}x', "{'a':1}", 'NaN', '"\t"']) {
+      expect(() => parseStrictJson(bad), bad).toThrow(JsonSyntaxError)
+    }
+    expect(() => parseStrictJson(Buffer.from([0x22, 0xff, 0x22]))).toThrow(JsonSyntaxError)
+    expect(() => parseStrictJson('['.repeat(40) + ']'.repeat(40))).toThrow(/too deep/)
+    expect(parseStrictJson('"\\ud83d\\ude00"')).toBe('😀')
+    const o = parseStrictJson('{"__proto__":{"polluted":1}}') as Record<string, unknown>
+    expect(Object.getPrototypeOf(o)).toBeNull()
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+})
+
+describe('encryption context encoding', () => {
+  it('is order-independent and unambiguous (the key||value collision of other emulators)', () => {
+    expect(encodeEncryptionContext({ a: '1', b: '2' })).toEqual(encodeEncryptionContext({ b: '2', a: '1' }))
+    expect(encodeEncryptionContext({ ab: 'c' })).not.toEqual(encodeEncryptionContext({ a: 'bc' }))
+    expect(encodeEncryptionContext({ a: 'b', c: 'd' })).not.toEqual(encodeEncryptionContext({ a: 'bc', '': 'd' }))
+    expect(encodeEncryptionContext({})).toEqual(encodeEncryptionContext(undefined))
+  })
+
+  it('property: different contexts encode differently', () => {
+    const ctx = fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 4 })
+    fc.assert(
+      fc.property(ctx, ctx, (a, b) => {
+        const same = JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort())
+        expect(encodeEncryptionContext(a).equals(encodeEncryptionContext(b))).toBe(same)
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})
+
+describe('policy', () => {
+  const req = (action: string, ctx: [string, string][] = []) => ({
+    principalArn: 'arn:aws:iam::111122223333:user/u',
+    account: '111122223333',
+    action,
+    resource: 'arn:aws:kms:us-east-1:111122223333:key/k',
+    context: new Map(ctx),
+  })
+  const pcr = 'AB'.repeat(48)
+
+  it('Allow/Deny/implicit deny, action wildcards, principals', () => {
+    const p = parsePolicy(JSON.stringify({
+      Statement: [
+        { Effect: 'Allow', Principal: { AWS: '111122223333' }, Action: 'kms:Generate*', Resource: '*' },
+        { Effect: 'Deny', Principal: '*', Action: 'kms:GenerateRandom', Resource: '*' },
+        { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::999999999999:root' }, Action: 'kms:*', Resource: '*' },
+      ],
+    }))
+    expect(evaluatePolicy(p, req('kms:GenerateDataKey'))).toBe('Allow')
+    expect(evaluatePolicy(p, req('kms:generatedatakey'))).toBe('Allow')
+    expect(evaluatePolicy(p, req('kms:GenerateRandom'))).toBe('ExplicitDeny')
+    expect(evaluatePolicy(p, req('kms:Decrypt'))).toBe('ImplicitDeny')
+  })
+
+  it('condition operators on the attestation keys (keys case-insensitive; NitroTPM PCRs)', () => {
+    const enclave = [...attestationContext('enclave', new Map([[0, Buffer.from(pcr, 'hex')], [8, Buffer.alloc(48)]]))]
+    const tpm = [...attestationContext('nitrotpm', new Map([[4, Buffer.from(pcr, 'hex')]]))]
+    const cond = (c: object) => parsePolicy(JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:Decrypt', Resource: '*', Condition: c }] }))
+    const cases: [object, [string, string][], string][] = [
+      [{ StringEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': pcr } }, enclave, 'Allow'],
+      [{ StringEquals: { 'kms:RecipientAttestation:ImageSha384': pcr } }, enclave, 'ImplicitDeny'], // case matters
+      [{ StringEquals: { 'KMS:recipientattestation:PCR0': pcr.toLowerCase() } }, enclave, 'Allow'],
+      [{ StringEquals: { 'kms:RecipientAttestation:PCR8': ['00'.repeat(48), 'ff'] } }, enclave, 'Allow'],
+      [{ StringEquals: { 'kms:RecipientAttestation:PCR0': pcr.toLowerCase(), 'kms:RecipientAttestation:PCR8': 'ff' } }, enclave, 'ImplicitDeny'],
+      [{ StringEquals: { 'kms:RecipientAttestation:PCR0': pcr.toLowerCase() } }, [], 'ImplicitDeny'],
+      [{ StringEqualsIfExists: { 'kms:RecipientAttestation:PCR0': 'x' } }, [], 'Allow'],
+      [{ Null: { 'kms:RecipientAttestation:ImageSha384': 'false' } }, enclave, 'Allow'],
+      [{ Null: { 'kms:RecipientAttestation:ImageSha384': 'false' } }, tpm, 'ImplicitDeny'],
+      [{ Null: { 'kms:RecipientAttestation:ImageSha384': 'true' } }, [], 'Allow'],
+      [{ StringEqualsIgnoreCase: { 'kms:RecipientAttestation:NitroTPMPCR4': pcr } }, tpm, 'Allow'],
+      [{ StringEqualsIgnoreCase: { 'kms:RecipientAttestation:NitroTPMPCR4': pcr } }, enclave, 'ImplicitDeny'],
+      [{ StringNotEquals: { 'kms:RecipientAttestation:PCR0': 'x' } }, [], 'Allow'],
+    ]
+    for (const [c, ctx, want] of cases) expect({ c, got: evaluatePolicy(cond(c), req('kms:Decrypt', ctx)) }).toEqual({ c, got: want })
+  })
+
+  it('refuses what it cannot evaluate, with MalformedPolicyDocumentException', () => {
+    const bad = [
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { 'ForAnyValue:StringEquals': { a: 'b' } } }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { DateGreaterThan: { a: 'b' } } }] },
+      { Statement: [{ Effect: 'Allow', NotPrincipal: '*', Action: 'kms:*', Resource: '*' }] },
+      { Statement: [{ Effect: 'Allow', Principal: { Federated: 'x' }, Action: 'kms:*', Resource: '*' }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*' }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', NotAction: 'kms:x', Resource: '*' }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { Null: { a: 'maybe' } } }] },
+      { Version: '2099-01-01', Statement: [] },
+      { Statement: [] },
+    ]
+    for (const p of bad) {
+      let err: unknown
+      try {
+        parsePolicy(JSON.stringify(p))
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(KmsError)
+      expect((err as KmsError).type).toBe('MalformedPolicyDocumentException')
+    }
+  })
+})
+
+describe('seed file and CLI', () => {
+  it('seeds keys and aliases idempotently; refuses unknown fields', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kms-local-seed-'))
+    try {
+      const file = join(dir, 'seed.yaml')
+      writeFileSync(file, [
+        'keys:',
+        '  - keyId: 0f0e0d0c-0b0a-4908-8706-050403020100',
+        '    description: seeded',
+        `    material: ${Buffer.alloc(32, 1).toString('base64')}`,
+        '    aliases: [alias/seeded]',
+        '  - keySpec: ECC_NIST_P256',
+        '    keyUsage: SIGN_VERIFY',
+        '',
+      ].join('\n'))
+      const store = Store.memory()
+      expect(await applySeed(file, store, 'us-east-1', '111122223333')).toBe(2)
+      expect(await applySeed(file, store, 'us-east-1', '111122223333')).toBe(1) // the random-ID key again, the fixed one skipped
+      expect(store.getAlias('111122223333', 'us-east-1', 'alias/seeded')?.keyId).toBe('0f0e0d0c-0b0a-4908-8706-050403020100')
+      expect(store.material('0f0e0d0c-0b0a-4908-8706-050403020100')).toEqual(Buffer.alloc(32, 1))
+      writeFileSync(file, 'keys:\n  - descripton: typo\n')
+      await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_SEED' })
+      writeFileSync(file, 'keys: []\nkeys: []\n')
+      await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_SEED' })
+      store.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('`kms-local serve --json --seed` prints endpoint and dev credentials, answers the SDK, stops on abort', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kms-local-cli-'))
+    try {
+      const file = join(dir, 'seed.json')
+      writeFileSync(file, JSON.stringify({ keys: [{ keyId: '0f0e0d0c-0b0a-4908-8706-050403020101', aliases: ['alias/cli'] }] }))
+      const io = captureIo()
+      const ac = new AbortController()
+      const done = runCommand(['serve', '--json', '--listen', 'tcp://127.0.0.1:0', '--seed', file, '--region', 'eu-central-1'], io.io, ac.signal, silentLogger)
+      let line = ''
+      for (let i = 0; i < 200 && !line.includes('\n'); i++) {
+        await new Promise((r) => setTimeout(r, 25))
+        line = io.stdout()
+      }
+      const info = JSON.parse(line) as { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string; account: string }[] }
+      expect(info.region).toBe('eu-central-1')
+      expect(info.credentials[0]).toMatchObject({ accessKeyId: 'AKIAKMSLOCALDEV00001', account: '111122223333' })
+      const c = new KMSClient({ region: info.region, endpoint: info.endpoint, credentials: info.credentials[0], maxAttempts: 1 })
+      expect((await c.send(new DescribeKeyCommand({ KeyId: 'alias/cli' }))).KeyMetadata!.Arn).toBe('arn:aws:kms:eu-central-1:111122223333:key/0f0e0d0c-0b0a-4908-8706-050403020101')
+      expect((await c.send(new ListAliasesCommand({}))).Aliases).toHaveLength(1)
+      c.destroy()
+      ac.abort()
+      expect(await done).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('usage errors and --help', async () => {
+    const io = captureIo()
+    expect(await runCommand(['--help'], io.io, new AbortController().signal)).toBe(0)
+    expect(io.stdout()).toContain('--trust-root <pem-file>')
+    const { main } = await import('../../kms-local/main.js')
+    const io2 = captureIo()
+    expect(await main(['serve', '--bogus'], io2.io)).toBe(2)
+    const io3 = captureIo()
+    expect(await main(['serve', '--account', '12'], io3.io)).toBe(2)
+  })
+})
