@@ -74,18 +74,34 @@ async function writeIssued(dir: string, issued: Issued, exclusive: boolean): Pro
   await writeAtomic(dir, certFile(issued.level), pem('CERTIFICATE', issued.der), exclusive)
 }
 
+/** fs failures while writing the directory become typed errors naming the path and errno. */
+async function writing<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    if (e instanceof NsmSimulatorStateError) throw e
+    const code = (e as NodeJS.ErrnoException).code ?? 'error'
+    const hint = code === 'EEXIST' ? ' (a previous init left files behind: use an empty directory)' : ''
+    throw new NsmSimulatorStateError(`cannot write the simulator directory ${dir}: ${code}${hint}`, { cause: e })
+  }
+}
+
 /** Creates the directory (0700) and writes a new simulator into it; refuses an initialised one. */
 export async function writeNewStore(dir: string, config: SimulatorConfig, chain: Chain): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const existing = await stat(join(dir, CONFIG_FILE)).catch(() => null)
-  if (existing !== null) throw new NsmSimulatorStateError(`${dir} already holds a simulator (${CONFIG_FILE} exists)`)
-  for (const level of LEVELS) await writeIssued(dir, chain[level], true)
-  await writeAtomic(dir, CONFIG_FILE, `${JSON.stringify({ format: CONFIG_FORMAT, ...config }, null, 2)}\n`, true)
+  await writing(dir, async () => {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const existing = await stat(join(dir, CONFIG_FILE)).catch(() => null)
+    if (existing !== null) throw new NsmSimulatorStateError(`${dir} already holds a simulator (${CONFIG_FILE} exists)`)
+    for (const level of LEVELS) await writeIssued(dir, chain[level], true)
+    await writeAtomic(dir, CONFIG_FILE, `${JSON.stringify({ format: CONFIG_FORMAT, ...config }, null, 2)}\n`, true)
+  })
 }
 
 /** Persists renewed certificates and keys. */
 export async function saveRenewed(dir: string, renewed: Issued[]): Promise<void> {
-  for (const issued of renewed) await writeIssued(dir, issued, false)
+  await writing(dir, async () => {
+    for (const issued of renewed) await writeIssued(dir, issued, false)
+  })
 }
 
 async function readBounded(path: string, secret: boolean): Promise<Buffer> {

@@ -87,6 +87,15 @@ describe('persistence', () => {
     await expect(NsmSimulator.open(join(work, 'missing'), { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE' })
   })
 
+  test('leftovers of an interrupted init, or an unwritable place, are typed errors', async () => {
+    const dir = fresh()
+    await NsmSimulator.init(dir, { logger: silentLogger })
+    rmSync(join(dir, 'simulator.json'))
+    await expect(NsmSimulator.init(dir, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE', message: /EEXIST.*empty directory/ })
+    writeFileSync(join(work, 'plain-file'), 'x')
+    await expect(NsmSimulator.init(join(work, 'plain-file', 'sub'), { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE' })
+  })
+
   test('configured PCRs and debug mode survive a reopen', async () => {
     const dir = fresh()
     await NsmSimulator.init(dir, { logger: silentLogger, pcrs: { 2: 'cd'.repeat(48) } })
