@@ -284,3 +284,39 @@ describe('responses: hostile bytes are typed protocol errors', () => {
     )
   })
 })
+
+describe('server-side parsers under fast-check', () => {
+  test('decodeRequest: random bytes give a request or the NSM answer InvalidOperation, nothing else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          const r = decodeRequest(bytes)
+          // whatever decodes re-encodes to the same request
+          expect(decodeRequest(encodeRequest(r))).toEqual(r)
+        } catch (e) {
+          expect(e).toMatchObject({ nsmCode: 'InvalidOperation' })
+        }
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  test('decodeRequest: round trip of generated requests', () => {
+    const b = fc.option(fc.uint8Array({ maxLength: 64 }), { nil: null })
+    const req: fc.Arbitrary<NsmRequest> = fc.oneof(
+      fc.constant({ type: 'DescribeNSM' as const }),
+      fc.constant({ type: 'GetRandom' as const }),
+      fc.record({ type: fc.constant('DescribePCR' as const), index: fc.integer({ min: 0, max: 65535 }) }),
+      fc.record({ type: fc.constant('LockPCR' as const), index: fc.integer({ min: 0, max: 65535 }) }),
+      fc.record({ type: fc.constant('LockPCRs' as const), range: fc.integer({ min: 0, max: 65535 }) }),
+      fc.record({ type: fc.constant('ExtendPCR' as const), index: fc.integer({ min: 0, max: 65535 }), data: fc.uint8Array({ maxLength: 200 }) }),
+      fc.record({ type: fc.constant('Attestation' as const), userData: b, nonce: b, publicKey: b }),
+    )
+    fc.assert(
+      fc.property(req, (r) => {
+        expect(decodeRequest(encodeRequest(r))).toEqual(r)
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})
