@@ -13,7 +13,8 @@ import {
   CRC_OFFSET, DEFAULT_CPUS, DEFAULT_MEM, EIF_HEADER_SIZE, EIF_VERSION, FLAG_ARM64, MAX_SECTIONS, SECTION_HEADER_SIZE, SectionType,
   encodeHeader, encodeSectionHeader,
 } from './format.js'
-import { Measurer, type Measurements } from './measure.js'
+import { OffThreadSha384 } from './hash-worker.js'
+import { Measurer, extendDigest, type Measurements } from './measure.js'
 import { signPcr0, pcr8Of, type SigningMaterial } from './signature.js'
 import { pumpSource, type DataSource } from './source.js'
 
@@ -51,7 +52,10 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     throw new EifError('ERR_EIF_INPUT', `${path}: cannot create: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
   }
   try {
-    const measurer = new Measurer()
+    // PCR2 (every ramdisk after the first) is hashed on a second thread; PCR0/PCR1 here.
+    const measurer = new Measurer({ pcr2: false })
+    const pcr2 = new OffThreadSha384()
+    let ramdiskIndex = -1
     const offsets: bigint[] = []
     const sizes: bigint[] = []
     let pos = EIF_HEADER_SIZE
@@ -64,6 +68,7 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
       let len = 0
       let crc = 0
       if (measured) measurer.begin(type)
+      const forPcr2 = type === SectionType.Ramdisk && ++ramdiskIndex >= 1
       // One write in flight while the producer fills the next chunk (the chunk is copied, since
       // producers reuse their buffers once `out` resolves).
       let inFlight: Promise<void> = Promise.resolve()
@@ -76,6 +81,7 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
       }
       await produce(async (chunk) => {
         if (measured) measurer.update(chunk)
+        if (forPcr2) await pcr2.update(chunk)
         crc = crc32(chunk, crc)
         const copy = Buffer.from(chunk)
         const at = start + SECTION_HEADER_SIZE + len
@@ -103,8 +109,14 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     await section(SectionType.Kernel, fromSource(s.kernel), true)
     await section(SectionType.Cmdline, fromBytes(Buffer.from(s.cmdline, 'utf8')), true)
     await section(SectionType.Metadata, fromBytes(s.metadata), false)
-    for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
+    try {
+      for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
+    } catch (e) {
+      await pcr2.abort()
+      throw e
+    }
     const measurements = measurer.finish()
+    measurements.pcr2 = extendDigest(await pcr2.digest()).toString('hex')
     if (s.signing) {
       const sig = signPcr0(s.signing, Buffer.from(measurements.pcr0, 'hex'))
       await section(SectionType.Signature, fromBytes(sig), false)

@@ -80,6 +80,13 @@ describe('writer -> reader round trip', () => {
     }
   })
 
+  it('the writer hashes large application ramdisks on a worker thread with the same result', async () => {
+    const rd = [randomBytes(1000), randomBytes(10 << 20), randomBytes((8 << 20) + 17)] // 18 MiB after the first: worker path
+    const { res } = await build('bigpcr2.eif', rd)
+    expect(res.measurements.pcr2).toBe(pcr(rd[1], rd[2]))
+    expect(res.measurements.pcr0).toBe(pcr(kernel, Buffer.from(cmdline), ...rd))
+  })
+
   it('one ramdisk: PCR2 is extend(empty)', async () => {
     const { path } = await build('one.eif', [randomBytes(999)])
     const d = await verifyEif(path)
