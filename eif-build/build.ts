@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { basename, isAbsolute, join, relative, resolve } from 'node:path'
 import { EifError, fail } from './errors.js'
 import { loadDockerArchive, loadOciLayout, type ImageInfo, type LoadedImage } from './image.js'
 import type { Measurements } from './measure.js'
@@ -95,6 +95,11 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
     const initPath = o.init ?? blob('init')
     const nsmPath = o.nsmKo ?? blob('nsm.ko')
     if (!kernelPath || !cmdlinePath || !initPath || !nsmPath) fail('ERR_EIF_INPUT', 'kernel, cmdline, init and nsm.ko are needed: give --blobs or each file')
+    if (o.rootfs.kind === 'directory') {
+      // The walk would otherwise meet the half-written EIF (or its own output directory).
+      const rel = relative(resolve(o.rootfs.path), resolve(o.output))
+      if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) fail('ERR_EIF_INPUT', '--output must not be inside the rootfs directory')
+    }
     const kernel = await regularFile(kernelPath, 'kernel')
     const init = await regularFile(initPath, 'init')
     const nsmKo = await regularFile(nsmPath, 'nsm.ko')
