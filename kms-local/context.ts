@@ -7,7 +7,7 @@
 import type { Logger } from '../common/log.js'
 import { dryRunSucceeded, kms } from './errors.js'
 import { KEY_SPECS } from './keyspec.js'
-import { authorize, parsePolicy } from './policy.js'
+import { authorize, parsePolicy, type Policy } from './policy.js'
 import type { RecipientConfig } from './recipient.js'
 import type { Caller } from './sigv4.js'
 import type { KeyRecord, Store } from './store.js'
@@ -102,6 +102,20 @@ export function requireUsage(key: KeyRecord, usage: string, op: string): void {
   if (key.usage !== usage) throw kms('InvalidKeyUsageException', `${keyArn(key)} key usage is ${key.usage} which is not valid for ${op}.`)
 }
 
+/** Parsed policies by text (policies are immutable values; a changed policy is a new text). */
+const policyCache = new Map<string, Policy>()
+const POLICY_CACHE_MAX = 256
+
+function cachedPolicy(text: string): Policy {
+  let p = policyCache.get(text)
+  if (p === undefined) {
+    p = parsePolicy(text)
+    if (policyCache.size >= POLICY_CACHE_MAX) policyCache.delete(policyCache.keys().next().value!)
+    policyCache.set(text, p)
+  }
+  return p
+}
+
 /**
  * Authorizes `action` on `key` with its key policy and the request's condition keys.
  * @throws {KmsError} AccessDeniedException
@@ -110,7 +124,7 @@ export function authorizeKey(ctx: OpContext, key: KeyRecord, action: string, con
   const full = new Map(context)
   full.set('kms:calleraccount', ctx.caller.account)
   full.set('aws:principalarn', ctx.caller.principalArn)
-  authorize(parsePolicy(key.policy), {
+  authorize(cachedPolicy(key.policy), {
     principalArn: ctx.caller.principalArn,
     account: ctx.caller.account,
     action,

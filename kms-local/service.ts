@@ -71,6 +71,7 @@ export class KmsService {
   readonly #log: Logger
   readonly #now: () => Date
   readonly #maxSkewMs: number | undefined
+  #lastPurge = -1
 
   constructor(opts: KmsServiceOptions) {
     this.store = opts.store
@@ -137,7 +138,12 @@ export class KmsService {
     const input = validateRequest(body, operation.members)
     // Blobs may hold plaintext (Encrypt's Plaintext): zero them after the request.
     for (const v of Object.values(input)) if (Buffer.isBuffer(v)) secrets.push(v)
-    this.store.purgeDeleted(Math.floor(now.getTime() / 1000))
+    // Keys whose deletion date has passed go away; checked at most once a second.
+    const nowSeconds = Math.floor(now.getTime() / 1000)
+    if (nowSeconds !== this.#lastPurge) {
+      this.#lastPurge = nowSeconds
+      this.store.purgeDeleted(nowSeconds)
+    }
     const ctx: OpContext = { store: this.store, region: this.region, caller, now, recipient: this.#recipient, log: this.#log, secrets }
     return operation.handler(input, ctx)
   }
