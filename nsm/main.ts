@@ -213,15 +213,9 @@ async function simulatorInit(args: string[], io: Io): Promise<number> {
   return EXIT_OK
 }
 
-async function simulatorServe(args: string[], io: Io): Promise<number> {
-  if (helpRequested(args, io)) return EXIT_OK
-  const { values } = parse({ args, options: { dir: { type: 'string' }, listen: { type: 'string' } } })
-  if (values.dir === undefined) throw new UsageError('--dir is required')
-  if (values.listen === undefined) throw new UsageError('--listen is required (unix:/path, tcp://host:port or vsock://any:port)')
-  const logger = createLogger('nsm-simulator')
-  const server = await startSimulatorServer(values.dir, values.listen, { logger })
-  io.stdout.write(`listening on ${server.address}\n`)
-  await new Promise<void>((resolve) => {
+/** Resolves on the first SIGINT or SIGTERM. */
+function terminationSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
@@ -230,6 +224,21 @@ async function simulatorServe(args: string[], io: Io): Promise<number> {
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
   })
+}
+
+/**
+ * `simulator serve`: serves until `stop` resolves (the CLI passes SIGINT/SIGTERM; tests pass
+ * their own promise), then closes the listener.
+ */
+export async function simulatorServe(args: string[], io: Io, stop: () => Promise<void> = terminationSignal): Promise<number> {
+  if (helpRequested(args, io)) return EXIT_OK
+  const { values } = parse({ args, options: { dir: { type: 'string' }, listen: { type: 'string' } } })
+  if (values.dir === undefined) throw new UsageError('--dir is required')
+  if (values.listen === undefined) throw new UsageError('--listen is required (unix:/path, tcp://host:port or vsock://any:port)')
+  const logger = createLogger('nsm-simulator')
+  const server = await startSimulatorServer(values.dir, values.listen, { logger })
+  io.stdout.write(`listening on ${server.address}\n`)
+  await stop()
   await server.listener.close({ graceMs: 1000 })
   logger.info('NSM simulator server stopped')
   return EXIT_OK

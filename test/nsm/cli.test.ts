@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { captureIo } from '../helpers/io.js'
 import { silentLogger } from '../../common/log.js'
-import { main as nsmMain } from '../../nsm/main.js'
+import { main as nsmMain, simulatorServe } from '../../nsm/main.js'
 import { main as attestationMain } from '../../attestation/main.js'
 import { startSimulatorServer, type SimulatorServer } from '../../nsm/simulator/serve.js'
 import { NsmSimulator } from '../../nsm/simulator/simulator.js'
@@ -104,6 +104,38 @@ describe('must show: init, serve, attest over the NSM protocol, verify with the 
     expect(Object.keys(d.pcrs)).toHaveLength(32)
     expect(d.locked_pcrs).toEqual([...Array(16).keys()])
     expect(d.pcrs['16']).toEqual({ locked: false, value: '00'.repeat(48) })
+  })
+})
+
+describe('simulator serve (the command itself)', () => {
+  test('serves on tcp://127.0.0.1:0, prints the bound address, answers, stops when told', async () => {
+    const dir = join(work, 'serve-cmd')
+    expect((await nsm(['simulator', 'init', '--dir', dir])).code).toBe(0)
+    const cap = captureIo()
+    let release!: () => void
+    const stopped = new Promise<void>((r) => (release = r))
+    const running = simulatorServe(['--dir', dir, '--listen', 'tcp://127.0.0.1:0'], cap.io, () => stopped)
+    // the address line is the first thing written; wait for it (or for the command to fail)
+    await Promise.race([new Promise((r) => cap.io.stdout.once('data', r)), running])
+    const line = cap.stdout()
+    const m = /^listening on (tcp:\/\/127\.0\.0\.1:(\d+))\n$/.exec(line)
+    expect(m, line).not.toBeNull()
+    expect(Number(m![2])).toBeGreaterThan(0)
+    const r = await nsm(['attest', '--nsm', m![1], '--out', join(work, 'tcp.cbor')])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await verify([join(work, 'tcp.cbor'), '--root', join(dir, 'root.pem')])).code).toBe(0)
+    release()
+    expect(await running).toBe(0)
+    // the port is closed now
+    expect((await nsm(['attest', '--nsm', m![1], '--out', join(work, 'tcp2.cbor')])).stderr).toContain('ERR_NSM_TRANSPORT')
+  })
+
+  test('missing options are usage errors; a directory that is not a simulator is ERR_NSM_SIMULATOR_STATE', async () => {
+    expect((await nsm(['simulator', 'serve', '--dir', work])).code).toBe(2)
+    expect((await nsm(['simulator', 'serve', '--listen', 'unix:/tmp/x.sock'])).code).toBe(2)
+    const r = await nsm(['simulator', 'serve', '--dir', join(work, 'nothing-here'), '--listen', `unix:${join(work, 'n.sock')}`])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('ERR_NSM_SIMULATOR_STATE')
   })
 })
 
