@@ -273,3 +273,12 @@ describe('/dev/nsm path (native addon)', () => {
     await a.close()
   })
 })
+
+describe('NSM server on vsock', () => {
+  test('binds vsock://any:0 through vsock-bridge (no loopback here, so no client round trip)', async () => {
+    const l = await serveNsm(sim, 'vsock://any:0')
+    expect(l.address).toMatchObject({ kind: 'vsock' })
+    expect((l.address as { port: number }).port).toBeGreaterThan(0)
+    await l.close()
+  })
+})
