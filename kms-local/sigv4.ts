@@ -78,6 +78,11 @@ export function verifySigV4(req: SignedRequest, credentials: ReadonlyMap<string,
     throw kms('IncompleteSignatureException', "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
   }
   if (!signed.includes('x-amz-date')) throw kms('IncompleteSignatureException', "'X-Amz-Date' must be a signed header.")
+  // Stricter than AWS: an unsigned target would let a man in the middle turn, say,
+  // GenerateDataKeyWithoutPlaintext into GenerateDataKey with the same signed body.
+  if (headers.has('x-amz-target') && !signed.includes('x-amz-target')) {
+    throw kms('IncompleteSignatureException', "'X-Amz-Target' must be a signed header.")
+  }
   for (const h of signed) {
     if (!headers.has(h)) throw kms('IncompleteSignatureException', `Signed header '${clip(h)}' is missing from the request.`)
   }

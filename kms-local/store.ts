@@ -9,7 +9,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync, fsyncSync, constants as fsc } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { KmsLocalError } from './errors.js'
 
@@ -288,6 +288,13 @@ function loadOrCreateMasterKey(path: string): Buffer {
     writeSync(fd, key)
     fsyncSync(fd)
     if ((fstatSync(fd).mode & 0o077) !== 0) throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} was created with a permissive mode`)
+    // The directory entry must be durable too, or a crash could keep the database and lose its key.
+    const dirFd = openSync(dirname(path), 'r')
+    try {
+      fsyncSync(dirFd)
+    } finally {
+      closeSync(dirFd)
+    }
     return key
   } finally {
     closeSync(fd)

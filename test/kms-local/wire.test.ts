@@ -61,6 +61,7 @@ describe('SigV4', () => {
       ['missing Credential', (r) => { r.headers.authorization = r.headers.authorization.replace(/Credential=[^,]+, /, '') }, 'IncompleteSignatureException'],
       ['other algorithm', (r) => { r.headers.authorization = r.headers.authorization.replace('AWS4-HMAC-SHA256', 'AWS4-HMAC-SHA512') }, 'IncompleteSignatureException'],
       ['no x-amz-date', (r) => { delete r.headers['x-amz-date'] }, 'IncompleteSignatureException'],
+      ['unsigned x-amz-target', (r) => { r.headers.authorization = r.headers.authorization.replace(';x-amz-target', '') }, 'IncompleteSignatureException'],
     ]
     for (const [what, mutate, type] of tamper) {
       const r = await signedPost(k, '{}', { mutate })
@@ -120,6 +121,31 @@ describe('awsJson1_1 front end', () => {
   it('Recipient is not a member where KMS has none (GenerateDataKeyWithoutPlaintext, Encrypt): refused, never ignored', async () => {
     const r = await signedPost(k, '{"KeyId":"alias/x","KeySpec":"AES_256","Recipient":{"AttestationDocument":"AQ==","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}', { target: 'GenerateDataKeyWithoutPlaintext' })
     expect(r.json.__type).toBe('SerializationException')
+  })
+
+  it('serves unix-socket listeners too (vsock-bridge addresses)', async () => {
+    const { request } = await import('node:http')
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'kms-local-unix-'))
+    const u = await start({ listen: `unix:${join(dir, 'kms.sock')}` })
+    try {
+      expect(u.endpoint).toBe(`unix:${join(dir, 'kms.sock')}`)
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request({ socketPath: join(dir, 'kms.sock'), method: 'POST', path: '/', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' } }, (res) => {
+          let t = ''
+          res.on('data', (c: Buffer) => (t += c.toString()))
+          res.on('end', () => resolve(t))
+        })
+        req.on('error', reject)
+        req.end('{}')
+      })
+      expect(JSON.parse(body)).toEqual({ __type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' })
+    } finally {
+      await u.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('oversized bodies: 413 before the body is read', async () => {
