@@ -152,6 +152,30 @@ describe('docker save archive', () => {
   })
 })
 
+describe('OCI image index', () => {
+  it('picks the manifest for the requested architecture; several without one is ambiguous', async () => {
+    const d = ociLayout('multi')
+    const index = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'))
+    const m = index.manifests[0]
+    // a nested index listing the same manifest for amd64 and a missing one for arm64
+    const nested = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [
+      { ...m, platform: { os: 'linux', architecture: 'arm64' }, digest: `sha256:${'0'.repeat(64)}` },
+      { ...m, platform: { os: 'linux', architecture: 'amd64' } },
+    ] }))
+    writeFileSync(join(d, 'blobs/sha256', sha(nested)), nested)
+    writeFileSync(join(d, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(nested)}`, size: nested.length }] }))
+    const r = await buildEif({ blobs, rootfs: { kind: 'oci-layout', path: d }, arch: 'x86_64', output: join(tmp.dir, 'multi.eif') })
+    expect(r.measurements.pcr2).toMatch(/^[0-9a-f]{96}$/)
+    await expect(buildEif({ blobs, rootfs: { kind: 'oci-layout', path: d }, arch: 'aarch64', output: join(tmp.dir, 'multi-arm.eif') }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_IMAGE' }) // its blob is missing
+    const amb = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ ...m, platform: { os: 'linux', architecture: 'amd64' } }, { ...m, platform: { os: 'linux', architecture: 'amd64' } }] }))
+    writeFileSync(join(d, 'blobs/sha256', sha(amb)), amb)
+    writeFileSync(join(d, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(amb)}`, size: amb.length }] }))
+    await expect(buildEif({ blobs, rootfs: { kind: 'oci-layout', path: d }, arch: 'x86_64', output: join(tmp.dir, 'amb.eif') }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_IMAGE' })
+  })
+})
+
 describe('bad images: typed errors', () => {
   const withLayer = (name: string, members: TarMember[]) => ({ kind: 'docker-archive' as const, path: dockerArchive(name, makeTar(members)) })
   const code = async (rootfs: RootfsInput, name: string): Promise<string> => {

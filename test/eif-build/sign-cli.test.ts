@@ -73,6 +73,12 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     }
   })
 
+  it('refuses to write the EIF inside the rootfs it reads', async () => {
+    const r = await run(['build', '--blobs', blobs, '--rootfs', rootfs, '--cmd', '/app/server', '--output', join(rootfs, 'app', 'x.eif')])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain('ERR_EIF_INPUT')
+  })
+
   it('usage errors exit 2; failures exit 1 with a code', async () => {
     expect((await run(['build', '--rootfs', rootfs])).code).toBe(2)
     expect((await run(['build', '--rootfs', rootfs, '--oci-layout', rootfs, '--output', 'x'])).code).toBe(2)
