@@ -25,20 +25,25 @@ export const NSM_ERROR_NAMES = [
 ] as const
 export type NsmErrorName = (typeof NSM_ERROR_NAMES)[number]
 
-export type NsmErrorCode =
-  | 'ERR_NSM_INVALID_ARGUMENT'
-  | 'ERR_NSM_INVALID_INDEX'
-  | 'ERR_NSM_INVALID_RESPONSE'
-  | 'ERR_NSM_READ_ONLY_INDEX'
-  | 'ERR_NSM_INVALID_OPERATION'
-  | 'ERR_NSM_BUFFER_TOO_SMALL'
-  | 'ERR_NSM_INPUT_TOO_LARGE'
-  | 'ERR_NSM_INTERNAL_ERROR'
-  | 'ERR_NSM_PROTOCOL'
-  | 'ERR_NSM_UNAVAILABLE'
-  | 'ERR_NSM_IO'
-  | 'ERR_NSM_TRANSPORT'
-  | 'ERR_NSM_SIMULATOR_STATE'
+/** Every code an NsmError can carry. */
+export const NSM_ERROR_CODES = [
+  // the NSM's own ErrorCode names
+  'ERR_NSM_INVALID_ARGUMENT',
+  'ERR_NSM_INVALID_INDEX',
+  'ERR_NSM_INVALID_RESPONSE',
+  'ERR_NSM_READ_ONLY_INDEX',
+  'ERR_NSM_INVALID_OPERATION',
+  'ERR_NSM_BUFFER_TOO_SMALL',
+  'ERR_NSM_INPUT_TOO_LARGE',
+  'ERR_NSM_INTERNAL_ERROR',
+  // around the NSM
+  'ERR_NSM_PROTOCOL',
+  'ERR_NSM_UNAVAILABLE',
+  'ERR_NSM_IO',
+  'ERR_NSM_TRANSPORT',
+  'ERR_NSM_SIMULATOR_STATE',
+] as const
+export type NsmErrorCode = (typeof NSM_ERROR_CODES)[number]
 
 /** Base of every NSM error. */
 export class NsmError extends NitroError {
