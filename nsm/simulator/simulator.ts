@@ -145,8 +145,7 @@ export class NsmSimulator implements Attester {
     // Snapshot the registers before any await: the document reflects the state at the call.
     const pcrs = this.#bank.lockedSnapshot()
     const now = this.#now()
-    const chain = await this.#chain.fresh(now)
-    const c = chain
+    const c = await this.#chain.fresh(now)
     return buildDocument(
       {
         moduleId: this.moduleId,
