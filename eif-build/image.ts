@@ -133,7 +133,8 @@ class Flattener {
       },
     })
     try {
-      const src = size > 0 ? createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 }) : createReadStream(path, { start, end: -1 })
+      // sniff() only calls a layer gzip after seeing its magic, so size >= 2 here
+      const src = createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 })
       await pipeline(src, createGunzip(), guard, createWriteStream(out, { mode: 0o600 }))
     } catch (e) {
       if (e instanceof EifError) throw e

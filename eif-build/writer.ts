@@ -6,7 +6,7 @@
  * and memory stays at one staging buffer whatever the ramdisk size.
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { crc32, crc32Combine } from './crc32.js'
 import { EifError } from './errors.js'
 import {
@@ -51,6 +51,7 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
   } catch (e) {
     throw new EifError('ERR_EIF_INPUT', `${path}: cannot create: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
   }
+  let ok = false
   try {
     // PCR2 (every ramdisk after the first) is hashed on a second thread; PCR0/PCR1 here.
     const measurer = new Measurer({ pcr2: false })
@@ -137,8 +138,11 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     header.writeUInt32BE(crc, CRC_OFFSET)
     await fh.write(header, 0, header.length, 0)
     await fh.truncate(pos)
+    ok = true
     return { measurements, size: pos, crc32: crc }
   } finally {
     await fh.close()
+    // never leave a half-written image behind
+    if (!ok) await unlink(path).catch(() => {})
   }
 }

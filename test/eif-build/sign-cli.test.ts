@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decodeCbor } from '../../common/cbor.js'
@@ -77,6 +77,17 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     const r = await run(['build', '--blobs', blobs, '--rootfs', rootfs, '--cmd', '/app/server', '--output', join(rootfs, 'app', 'x.eif')])
     expect(r.code).toBe(1)
     expect(r.err).toContain('ERR_EIF_INPUT')
+  })
+
+  it('a failed build leaves no file behind', async () => {
+    const bad = join(tmp.dir, 'badroot')
+    mkdirSync(join(bad, 'x'), { recursive: true })
+    symlinkSync('../../outside', join(bad, 'x', 'l'))
+    const out = join(tmp.dir, 'failed.eif')
+    const r = await run(['build', '--blobs', blobs, '--rootfs', bad, '--cmd', '/x', '--output', out])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain('ERR_EIF_ROOTFS_SYMLINK')
+    expect(existsSync(out)).toBe(false)
   })
 
   it('usage errors exit 2; failures exit 1 with a code', async () => {
