@@ -5,6 +5,7 @@
  * @module
  */
 import type { EventEmitter } from 'node:events'
+import { pino } from 'pino'
 import { EXIT_OK, parse, processIo, reportError, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { canonicalHost } from './address-class.js'
@@ -172,7 +173,10 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
   if (config.routes.length === 0 && config.credentials === null) {
     throw new ConfigError('routes', 'no routes and no credential endpoint: nothing to serve', { file })
   }
-  const logger = createLogger('host-proxy', { level: cli.logLevel, destination: io === processIo ? undefined : io.stderr })
+  // Asynchronous writes to stderr: a per-connection log line must not cost the relay a blocking
+  // write(2). Pending lines are flushed before the process exits on its own after shutdown.
+  const destination = io === processIo ? pino.destination({ dest: 2, sync: false }) : io.stderr
+  const logger = createLogger('host-proxy', { level: cli.logLevel, destination })
   const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
   const signals = opts.signals ?? process
   let reloading = Promise.resolve()

@@ -11,6 +11,7 @@ export type DenialReason = 'not_allowlisted' | 'max_connections' | 'shutting_dow
 
 /** Label values: only `\`, `"` and newline need escaping in the text format. */
 function esc(v: string): string {
+  if (!/[\\"\n]/.test(v)) return v
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 }
 
@@ -18,7 +19,8 @@ class Counter {
   readonly values = new Map<string, number>()
   constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge') {}
   add(labels: Record<string, string>, n = 1): void {
-    const key = Object.entries(labels).map(([k, v]) => `${k}="${esc(v)}"`).join(',')
+    let key = ''
+    for (const k in labels) key += `${key === '' ? '' : ','}${k}="${esc(labels[k])}"`
     this.values.set(key, (this.values.get(key) ?? 0) + n)
   }
   render(out: string[]): void {

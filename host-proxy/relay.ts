@@ -71,22 +71,29 @@ function errorCode(e: unknown): string | null {
   return typeof code === 'string' ? code : null
 }
 
+/** Lets the relay cancel a connect in progress when the client goes away. */
+interface ConnectAttempt {
+  cancelled: boolean
+  socket: Socket | null
+}
+
 /**
- * Connects to `address:port` within `timeoutMs`, aborting when `signal` fires.
+ * Connects to `address:port` within `timeoutMs`. A cancelled attempt destroys its socket.
  * @throws {ConnectTimeoutError} | {ConnectFailedError}
  */
-function connectOnce(address: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
+function connectOnce(address: string, port: number, timeoutMs: number, attempt: ConnectAttempt): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = tcpConnect({ host: address, port, allowHalfOpen: true, noDelay: true })
+    attempt.socket = s
     let settled = false
     const settle = (err: Error | null): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      signal.removeEventListener('abort', onAbort)
       s.removeListener('connect', onConnect)
+      s.removeListener('error', onError)
+      s.removeListener('close', onClose)
       if (err === null) {
-        s.removeListener('error', onError)
         resolve(s)
       } else {
         s.destroy()
@@ -94,30 +101,31 @@ function connectOnce(address: string, port: number, timeoutMs: number, signal: A
       }
     }
     const onConnect = (): void => settle(null)
+    // Destroyed by a cancel (the client went away) before connecting.
+    const onClose = (): void => settle(new ConnectFailedError(`connect to ${address} port ${port} cancelled`))
     const onError = (e: NodeJS.ErrnoException): void =>
       settle(new ConnectFailedError(`connect to ${address} port ${port} failed: ${e.code ?? e.message}`, { cause: e }))
-    const onAbort = (): void => settle(new ConnectFailedError('connect aborted: client went away'))
     const timer = setTimeout(() => settle(new ConnectTimeoutError(`connect to ${address} port ${port} timed out after ${timeoutMs} ms`)), timeoutMs)
     s.once('connect', onConnect)
     s.on('error', onError)
-    signal.addEventListener('abort', onAbort, { once: true })
+    s.once('close', onClose)
   })
 }
 
 /** Tries each address in turn until one connects or the connect budget is spent. */
-async function connectAny(addresses: readonly string[], port: number, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
+async function connectAny(addresses: readonly string[], port: number, timeoutMs: number, attempt: ConnectAttempt): Promise<{ socket: Socket; address: string }> {
   const deadline = Date.now() + timeoutMs
-  let last: unknown = new ConnectFailedError('no address to connect to')
-  for (const a of addresses) {
+  let last: unknown = null
+  for (const address of addresses) {
     const left = deadline - Date.now()
-    if (left <= 0 || signal.aborted) break
+    if (left <= 0 || attempt.cancelled) break
     try {
-      return await connectOnce(a, port, left, signal)
+      return { socket: await connectOnce(address, port, left, attempt), address }
     } catch (e) {
       last = e
     }
   }
-  throw last
+  throw last ?? new ConnectTimeoutError(`connect to port ${port} timed out after ${timeoutMs} ms`)
 }
 
 function reasonFor(e: unknown): CloseReason {
@@ -135,7 +143,7 @@ function reasonFor(e: unknown): CloseReason {
  */
 export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistEntry, resolver: TargetResolver): RelayHandle {
   const started = Date.now()
-  const abort = new AbortController()
+  const attempt: ConnectAttempt = { cancelled: false, socket: null }
   let upstream: Socket | null = null
   let upstreamAddress: string | null = null
   let result: RelayResult | null = null
@@ -155,7 +163,8 @@ export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistE
       upstreamAddress,
       errorCode: err === null ? null : errorCode(err),
     }
-    abort.abort()
+    attempt.cancelled = true
+    attempt.socket?.destroy()
     client.destroy()
     upstream?.destroy()
     const r = result
@@ -176,8 +185,10 @@ export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistE
     let s: Socket
     try {
       const addresses = await resolver.resolve(entry, route.ipFamily)
-      if (abort.signal.aborted) return
-      s = await connectAny(addresses, route.target.port, route.connectTimeoutMs, abort.signal)
+      if (attempt.cancelled) return
+      const connected = await connectAny(addresses, route.target.port, route.connectTimeoutMs, attempt)
+      s = connected.socket
+      upstreamAddress = connected.address
     } catch (e) {
       finish(reasonFor(e), e)
       return
@@ -187,7 +198,7 @@ export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistE
       return
     }
     upstream = s
-    upstreamAddress = s.remoteAddress ?? null
+    attempt.socket = null
     client.removeListener('error', earlyError)
     client.removeListener('close', earlyClose)
     start(client, s)
