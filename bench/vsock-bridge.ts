@@ -7,11 +7,13 @@
  *     wrapped in a libuv Pipe handle and a `net.Socket` (vsock-bridge/vsock.ts), as for vsock.
  * Measures throughput (one connection, 64 KiB writes, the reader discards) and connections per
  * second (sequential connect -> accept -> server end -> client close, and 16 in flight).
- * Rounds alternate baseline/bridge and the median of each is reported with the ratio.
+ * Rounds alternate baseline/bridge and the median of each is reported with the ratio, for wall-clock
+ * rate and for process CPU time per unit of work (user+system, both ends are in this process); on a
+ * shared machine the CPU ratio is the steadier of the two.
  *
  * Run: npm run bench:vsock-bridge   (builds, then node dist/bench/vsock-bridge.js)
  * Env: BENCH_MB (per throughput round, default 512), BENCH_CONNS (per round, default 3000),
- *      BENCH_ROUNDS (default 5).
+ *      BENCH_ROUNDS (default 7).
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -23,7 +25,7 @@ import { connectNative, listenNative } from '../vsock-bridge/vsock.js'
 
 const MB = Number(process.env.BENCH_MB ?? 512)
 const CONNS = Number(process.env.BENCH_CONNS ?? 3000)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const CHUNK = Buffer.alloc(64 * 1024, 0xa5)
 
 /** One transport under test: start a server on `path`, open client connections to it. */
@@ -69,8 +71,24 @@ let seq = 0
 const dir = mkdtempSync(join(tmpdir(), 'bench-vsock-bridge-'))
 const freshPath = (): string => join(dir, `b${seq++}.sock`)
 
-/** MB/s moving `MB` megabytes client -> server over one connection. */
-async function throughput(t: Transport): Promise<number> {
+/** A round's result: units per second (wall clock) and CPU microseconds per unit. */
+interface Sample {
+  rate: number
+  cpuPerUnit: number
+}
+
+/** Times `work` (which does `units` units) in wall clock and process CPU. */
+async function timed(units: number, work: () => Promise<void>): Promise<Sample> {
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  await work()
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9
+  const cpu = process.cpuUsage(cpu0)
+  return { rate: units / secs, cpuPerUnit: (cpu.user + cpu.system) / units }
+}
+
+/** MiB/s moving `MB` MiB client -> server over one connection. */
+async function throughput(t: Transport): Promise<Sample> {
   const path = freshPath()
   const total = MB * 1024 * 1024
   let received = 0
@@ -86,39 +104,38 @@ async function throughput(t: Transport): Promise<number> {
     })
   })
   const client = await t.connect(path)
-  const start = process.hrtime.bigint()
   let sent = 0
-  await new Promise<void>((resolve) => {
-    const pump = (): void => {
-      while (sent < total) {
-        sent += CHUNK.length
-        if (!client.write(CHUNK)) {
-          client.once('drain', pump)
-          return
+  const sample = await timed(MB, async () => {
+    await new Promise<void>((resolve) => {
+      const pump = (): void => {
+        while (sent < total) {
+          sent += CHUNK.length
+          if (!client.write(CHUNK)) {
+            client.once('drain', pump)
+            return
+          }
         }
+        client.end()
+        resolve()
       }
-      client.end()
-      resolve()
-    }
-    pump()
+      pump()
+    })
+    await finished
   })
-  await finished
-  const secs = Number(process.hrtime.bigint() - start) / 1e9
   client.destroy()
   await server.close()
   if (received !== total) throw new Error(`${t.name}: received ${received} of ${total} bytes`)
-  return MB / secs
+  return sample
 }
 
 /** Connections per second: connect, server ends at once, client sees 'close'; `parallel` at a time. */
-async function connRate(t: Transport, parallel: number): Promise<number> {
+async function connRate(t: Transport, parallel: number): Promise<Sample> {
   const path = freshPath()
   const server = await t.serve(path, (s) => {
     s.on('error', () => {})
     s.end()
   })
   let started = 0
-  const start = process.hrtime.bigint()
   const worker = async (): Promise<void> => {
     while (started < CONNS) {
       started++
@@ -131,10 +148,11 @@ async function connRate(t: Transport, parallel: number): Promise<number> {
       })
     }
   }
-  await Promise.all(Array.from({ length: parallel }, worker))
-  const secs = Number(process.hrtime.bigint() - start) / 1e9
+  const sample = await timed(CONNS, async () => {
+    await Promise.all(Array.from({ length: parallel }, worker))
+  })
   await server.close()
-  return CONNS / secs
+  return sample
 }
 
 function median(xs: number[]): number {
@@ -142,9 +160,9 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]
 }
 
-async function compare(label: string, unit: string, measure: (t: Transport) => Promise<number>): Promise<void> {
-  const base: number[] = []
-  const ours: number[] = []
+async function compare(label: string, unit: string, measure: (t: Transport) => Promise<Sample>): Promise<void> {
+  const base: Sample[] = []
+  const ours: Sample[] = []
   await measure(plainNet) // warm-up both
   await measure(bridge)
   for (let i = 0; i < ROUNDS; i++) {
@@ -157,9 +175,14 @@ async function compare(label: string, unit: string, measure: (t: Transport) => P
       base.push(await measure(plainNet))
     }
   }
-  const b = median(base)
-  const o = median(ours)
-  process.stdout.write(`${label.padEnd(34)} net ${b.toFixed(0).padStart(8)} ${unit}   bridge ${o.toFixed(0).padStart(8)} ${unit}   ratio ${(o / b).toFixed(2)}x\n`)
+  const b = median(base.map((x) => x.rate))
+  const o = median(ours.map((x) => x.rate))
+  const bc = median(base.map((x) => x.cpuPerUnit))
+  const oc = median(ours.map((x) => x.cpuPerUnit))
+  process.stdout.write(
+    `${label.padEnd(30)} net ${b.toFixed(0).padStart(6)} ${unit}  bridge ${o.toFixed(0).padStart(6)} ${unit}  ratio ${(o / b).toFixed(2)}x` +
+      ` | CPU µs per ${unit.split('/')[0]}: net ${bc.toFixed(1)}  bridge ${oc.toFixed(1)}  ratio ${(bc / oc).toFixed(2)}x\n`,
+  )
 }
 
 async function main(): Promise<void> {

@@ -12,11 +12,14 @@ export interface Endpoints {
   readonly remote: Address | undefined
 }
 
-const recorded = new WeakMap<Socket, Endpoints>()
+// A symbol-keyed property rather than a WeakMap: a WeakMap entry per connection costs measurable
+// time in set() and in the garbage collector's ephemeron pass (see bench/vsock-bridge.ts).
+const ENDPOINTS = Symbol('nitro-recipient.endpoints')
+type Tagged = Socket & { [ENDPOINTS]?: Endpoints }
 
 /** @internal Records the ends of a socket the bridge made. */
 export function recordEndpoints(socket: Socket, ends: Endpoints): void {
-  recorded.set(socket, ends)
+  ;(socket as Tagged)[ENDPOINTS] = ends
 }
 
 /**
@@ -30,7 +33,7 @@ export function recordEndpoints(socket: Socket, ends: Endpoints): void {
  * ```
  */
 export function endpoints(socket: Socket): Endpoints {
-  const known = recorded.get(socket)
+  const known = (socket as Tagged)[ENDPOINTS]
   if (known !== undefined) return known
   // A TCP socket: ask the kernel (through libuv) rather than trust what was asked for.
   const local = socket.localAddress !== undefined && socket.localPort !== undefined

@@ -96,6 +96,15 @@ export interface ListenSettings {
 export class ConnectionSet {
   readonly #open = new Set<net.Socket>()
   #closing: Promise<void> | undefined
+  // One 'close' listener for every socket of this set (no closure per connection).
+  readonly #onClose: (this: net.Socket) => void
+
+  constructor() {
+    const open = this.#open
+    this.#onClose = function (this: net.Socket) {
+      open.delete(this)
+    }
+  }
 
   get size(): number {
     return this.#open.size
@@ -112,7 +121,7 @@ export class ConnectionSet {
       return
     }
     this.#open.add(socket)
-    socket.once('close', () => this.#open.delete(socket))
+    socket.on('close', this.#onClose)
     try {
       onConnection(socket)
     } catch (e) {

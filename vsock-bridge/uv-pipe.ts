@@ -44,6 +44,16 @@ export function pipeWrap(): PipeWrap {
   return pipeWrapCache
 }
 
+/** `handle.open(fd)` as an errno: some Node versions return it, others throw a UVException. */
+function openHandle(handle: PipeHandle, fd: number): number {
+  try {
+    return handle.open(fd)
+  } catch (e) {
+    const errno = (e as { errno?: unknown }).errno
+    return typeof errno === 'number' && errno < 0 ? errno : -5 // EIO
+  }
+}
+
 /**
  * Wraps a connected stream fd in a `net.Socket`. On success the socket owns the fd (destroy()
  * closes it); on failure the caller still owns it. Returns the errno (negative) on failure.
@@ -51,7 +61,7 @@ export function pipeWrap(): PipeWrap {
 export function socketFromFd(fd: number, allowHalfOpen: boolean): net.Socket | number {
   const { Pipe, constants } = pipeWrap()
   const handle = new Pipe(constants.SOCKET)
-  const r = handle.open(fd)
+  const r = openHandle(handle, fd)
   if (r !== 0) {
     handle.close()
     return r
@@ -76,7 +86,7 @@ export function serverFromFd(
 ): { handle: PipeHandle } | { errno: number; fdClosed: boolean } {
   const { Pipe, constants } = pipeWrap()
   const handle = new Pipe(constants.SERVER)
-  let r = handle.open(fd)
+  let r = openHandle(handle, fd)
   if (r !== 0) {
     handle.close()
     return { errno: r, fdClosed: false }

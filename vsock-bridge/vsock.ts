@@ -183,20 +183,28 @@ export function connectNative(b: VsockBinding, target: NativeTarget, text: strin
       resolve(socket)
     }
     const onAbort = (): void => fail(new ConnectAbortedError({ cause: s.signal?.reason }))
-    const timer = setTimeout(() => {
-      fail(new SocketError('ETIMEDOUT', 'connect', text, { message: `connect ETIMEDOUT ${text} (no connection within ${s.timeoutMs} ms)` }))
-    }, s.timeoutMs)
+    // Timer and abort listener exist only while a connect is pending; a connect that completes
+    // or fails at once (unix sockets, local vsock errors) needs neither.
+    let timer: NodeJS.Timeout | undefined
     const cleanup = (): void => {
+      if (timer === undefined) return
       clearTimeout(timer)
       s.signal?.removeEventListener('abort', onAbort)
     }
-    s.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       // The kernel's vsock connect timeout (2 s by default) applies to non-blocking connects
       // too; align it with ours so neither cuts the other short.
       if (family === FAMILY_VSOCK) b.setConnectTimeout(fd, s.timeoutMs)
       if (b.connect(fd, family, where, port) === 0) {
         succeed()
+        return
+      }
+      timer = setTimeout(() => {
+        fail(new SocketError('ETIMEDOUT', 'connect', text, { message: `connect ETIMEDOUT ${text} (no connection within ${s.timeoutMs} ms)` }))
+      }, s.timeoutMs)
+      s.signal?.addEventListener('abort', onAbort, { once: true })
+      if (s.signal?.aborted === true) {
+        onAbort()
         return
       }
       b.pollWritable(fd, (status) => {
