@@ -2,7 +2,8 @@
 // (@smithy/signature-v4), then tampered with, and unsigned raw requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms'
-import type { KmsLocal } from '../../kms-local/index.js'
+import fc from 'fast-check'
+import { KMS_EXCEPTIONS, OPERATIONS, type KmsLocal } from '../../kms-local/index.js'
 import { failure, rawPost, signedPost, start } from './helpers.js'
 
 let k: KmsLocal
@@ -153,6 +154,22 @@ describe('awsJson1_1 front end', () => {
     const r = await rawPost(k.endpoint, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' }, big)
     expect(r.status).toBe(413)
     expect(r.json.__type).toBe('RequestEntityTooLargeException')
+  })
+
+  it('property: any JSON body to any operation is a 200 or a KMS client error, never a 500', async () => {
+    const ops = Object.keys(OPERATIONS)
+    // Member names of the real shapes (so bodies get past the unknown-member check) with hostile values.
+    const member = fc.constantFrom('KeyId', 'Plaintext', 'CiphertextBlob', 'NumberOfBytes', 'KeySpec', 'KeyPairSpec', 'EncryptionContext', 'GrantTokens', 'DryRun', 'Recipient', 'Limit', 'Marker', 'AliasName', 'TargetKeyId', 'Policy', 'Message', 'SigningAlgorithm', 'PublicKey')
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('AQID', 'alias/x', 'RSA_2048', 'AES_256', '00000000-0000-4000-8000-000000000000', 'arn:aws:kms:us-east-1:111122223333:alias/x'))
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...ops), fc.dictionary(member, value, { maxKeys: 4 }), async (op, body) => {
+        const r = await signedPost(k, JSON.stringify(body), { target: op })
+        if (r.status === 200) return
+        expect(r.status).toBe(400)
+        expect(Object.keys(KMS_EXCEPTIONS)).toContain(r.json.__type)
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('an internal failure is a 500 KMSInternalException without details', async () => {
