@@ -120,4 +120,29 @@ describe('connect/listen over tcp and unix', () => {
     await expect(listen(`unix:${plain}`, echo, { replaceStaleSocket: true })).rejects.toMatchObject({ code: 'EADDRINUSE' })
     expect(existsSync(plain)).toBe(true)
   })
+
+  it('10,000 connect/close cycles through the public unix path leave the fd count unchanged', async () => {
+    const { readdirSync } = await import('node:fs')
+    const path = join(dir, 'cycles.sock')
+    const l = await listen(`unix:${path}`, (s) => {
+      s.on('error', () => {})
+      s.end()
+    })
+    const count = (): number => readdirSync('/proc/self/fd').length
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+    const before = count()
+    for (let i = 0; i < 10_000; i++) {
+      const s = await connect(`unix:${path}`)
+      await new Promise<void>((resolve) => {
+        s.on('error', () => {})
+        s.once('close', () => resolve())
+        if (i % 2 === 0) s.destroy()
+        else s.resume().end()
+      })
+    }
+    while (l.connections > 0) await new Promise((r) => setImmediate(r))
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+    expect(count()).toBe(before)
+    await l.close()
+  })
 })
