@@ -70,7 +70,18 @@ export interface AttestationResult {
   chain: ChainCertificate[]
 }
 
-const anchorCache = new WeakMap<readonly (string | Uint8Array)[], AnchorSet>()
+/** Memo per anchors array, with a snapshot of its elements so that a mutated array is rebuilt. */
+const anchorCache = new WeakMap<readonly (string | Uint8Array)[], { snapshot: (string | Uint8Array)[]; set: AnchorSet }>()
+
+function sameAnchors(a: readonly (string | Uint8Array)[], snapshot: readonly (string | Uint8Array)[]): boolean {
+  return (
+    a.length === snapshot.length &&
+    a.every((x, i) => {
+      const y = snapshot[i]
+      return typeof x === 'string' ? x === y : x instanceof Uint8Array && y instanceof Uint8Array && Buffer.compare(x, y) === 0
+    })
+  )
+}
 let defaultAnchors: AnchorSet | undefined
 
 /**
@@ -80,7 +91,7 @@ let defaultAnchors: AnchorSet | undefined
 export function anchorSet(anchors: readonly (string | Uint8Array)[]): AnchorSet {
   if (!Array.isArray(anchors) || anchors.length === 0) throw new TypeError('"trustAnchors" must be a non-empty array')
   const cached = anchorCache.get(anchors)
-  if (cached !== undefined) return cached
+  if (cached !== undefined && sameAnchors(anchors, cached.snapshot)) return cached.set
   const out = new Map<string, { der: Uint8Array; parsed: ParsedCertificate }>()
   for (const a of anchors) {
     const ders = typeof a === 'string' ? pemToDer(a) : a instanceof Uint8Array ? [new Uint8Array(a)] : undefined
@@ -96,7 +107,7 @@ export function anchorSet(anchors: readonly (string | Uint8Array)[]): AnchorSet 
       out.set(createHash('sha256').update(der).digest('hex'), { der, parsed })
     }
   }
-  anchorCache.set(anchors, out)
+  anchorCache.set(anchors, { snapshot: anchors.map((x) => (typeof x === 'string' ? x : new Uint8Array(x))), set: out })
   return out
 }
 

@@ -501,3 +501,21 @@ async function derHelpers(): Promise<{ signatureToDer: (s: Uint8Array) => Uint8A
 
 // keep the tag class referenced for readers: tag 18 documents are built with it in test-ca.ts
 void CborTag
+
+describe('trust anchor arrays', () => {
+  test('removing an anchor from a reused array stops trusting it', async () => {
+    const anchors: (string | Uint8Array)[] = [pki.rootPem]
+    const d = await doc()
+    await expect(verifyAttestation(d, { ...opts, trustAnchors: anchors })).resolves.toBeTruthy()
+    anchors[0] = (await issue({ cn: 'other-root', ca: true })).der
+    await rejects(d, 'ERR_ATTESTATION_CHAIN_UNTRUSTED', { ...opts, trustAnchors: anchors })
+  })
+  test('changing the bytes of a DER anchor in place stops trusting it', async () => {
+    const der = new Uint8Array(pki.root.der)
+    const anchors = [der]
+    const d = await doc()
+    await expect(verifyAttestation(d, { ...opts, trustAnchors: anchors })).resolves.toBeTruthy()
+    der[der.length - 10] ^= 0x01 // inside the anchor's own signature: still parses, no longer the same certificate
+    await rejects(d, 'ERR_ATTESTATION_CHAIN_UNTRUSTED', { ...opts, trustAnchors: anchors })
+  })
+})
