@@ -128,6 +128,13 @@ async function connectAny(addresses: readonly string[], port: number, timeoutMs:
   throw last ?? new ConnectTimeoutError(`connect to port ${port} timed out after ${timeoutMs} ms`)
 }
 
+/** `p`, or the error from `onTimeout` if it has not settled within `ms`. */
+function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))
+  return Promise.race([p, t]).finally(() => clearTimeout(timer))
+}
+
 function reasonFor(e: unknown): CloseReason {
   switch (errorCode(e)) {
     case 'ERR_PROXY_CONNECT_TIMEOUT': return 'connect_timeout'
@@ -184,9 +191,12 @@ export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistE
   void (async () => {
     let s: Socket
     try {
-      const addresses = await resolver.resolve(entry, route.ipFamily)
+      // One budget for resolving and connecting: a hung DNS server must not hold the client.
+      const deadline = Date.now() + route.connectTimeoutMs
+      const addresses = await withDeadline(resolver.resolve(entry, route.ipFamily), route.connectTimeoutMs,
+        () => new ConnectTimeoutError(`resolving ${entry.address} took longer than ${route.connectTimeoutMs} ms`))
       if (attempt.cancelled) return
-      const connected = await connectAny(addresses, route.target.port, route.connectTimeoutMs, attempt)
+      const connected = await connectAny(addresses, route.target.port, Math.max(1, deadline - Date.now()), attempt)
       s = connected.socket
       upstreamAddress = connected.address
     } catch (e) {

@@ -123,6 +123,18 @@ routes:
     expect(await roundTrip(`${d}/ok.sock`, 'fine')).toBe('fine')
   })
 
+  it('counts DNS time against the connect timeout (a hung resolver does not hold the client)', async () => {
+    const d = dir()
+    const lookup: LookupFn = () => new Promise(() => {}) // never answers
+    const { log } = await start(`
+allowlist: [{address: hung-dns.test, port: 443}]
+routes: [{name: hung, listen: "unix:${d}/h.sock", target: {address: hung-dns.test, port: 443}, connect_timeout_ms: 100}]
+`, lookup)
+    const c = await connectUnix(`${d}/h.sock`)
+    await closed(c)
+    expect(await log.waitFor((l) => l.msg === 'connection closed')).toMatchObject({ reason: 'connect_timeout', error: 'ERR_PROXY_CONNECT_TIMEOUT' })
+  })
+
   it('re-resolves a hostname when its TTL runs out and follows the new address', async () => {
     const a = await server(tcpServer((s) => s.end('A'), '127.0.0.1'))
     // Same port on another loopback address; retry with a new port if it is taken there.
