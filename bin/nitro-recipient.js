@@ -7,6 +7,12 @@ if (!existsSync(entry)) {
   process.stderr.write('nitro-recipient: dist/ is missing; run `npm run build` (npm ci does it) first.\n')
   process.exit(3)
 }
+// The AWS SDK warns on every run that its 2027 releases will need Node 22; that is release
+// planning for us, not news for a user of this CLI. Every other warning is still printed.
+process.removeAllListeners('warning')
+process.on('warning', (w) => {
+  if (w.name !== 'NodeVersionSupportWarning') process.stderr.write(`${w.name}: ${w.message}\n`)
+})
 await import('reflect-metadata')
 const { run } = await import(entry.href)
 process.exitCode = await run(process.argv.slice(2))

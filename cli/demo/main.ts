@@ -1,31 +1,26 @@
 /**
- * `nitro-recipient demo` (`npm run demo`). For now: verify the bundled real attestation document
- * at its own timestamp and print what it proves. The full recipient flow will be added here.
+ * `nitro-recipient demo` (`npm run demo`): the main job on the embedded defaults. Part 1 verifies a
+ * real AWS attestation document; part 2 runs the whole recipient flow locally.
  * @module
  */
 import { EXIT_OK, EXIT_USAGE, type Io, type Main } from '../../common/cli.js'
-import { summary } from '../../attestation/report.js'
-import { sequence20250404 } from '../../attestation/samples.js'
-import { decodeAttestationDocument, verifyAttestation } from '../../attestation/verify.js'
+import { verifyBundledDocument } from './real-document.js'
+import { recipientFlow } from './recipient-flow.js'
 
 const HELP = `Usage: nitro-recipient demo
 
-Verifies the bundled real AWS Nitro attestation document (sequence-2025-04-04) against the
-embedded AWS Nitro Root-G1 at the document's own timestamp, and prints its summary.
+1. Verifies the bundled real AWS Nitro attestation document (sequence-2025-04-04) against the
+   embedded AWS Nitro Root-G1 at the document's own timestamp, and prints its summary.
+2. Runs the attested-recipient flow on this machine, no AWS account needed: builds an enclave
+   image (eif-build), boots the NSM simulator with its PCRs, pins them in a kms-local key policy,
+   and has enclave-app fetch a secret and a data key through host-proxy with KMS Recipient
+   envelopes, while the parent and an impostor enclave are refused.
 `
 
-/** Runs the demo, writing to `io`; returns the exit code (0, or throws an AttestationError). */
+/** Runs the demo, writing to `io`; returns 0 or throws. */
 export async function runDemo(io: Io): Promise<number> {
-  const sample = sequence20250404()
-  // The leaf certificate lived 3 hours in April 2025: verify at the time AWS signed the document.
-  const at = new Date(decodeAttestationDocument(sample.document).timestamp)
-  io.stdout.write(`Verifying the bundled attestation document '${sample.name}' (${sample.document.length} bytes)\n`)
-  io.stdout.write(`at its own timestamp ${at.toISOString()}, against the embedded AWS Nitro Root-G1, requiring PCR0.\n\n`)
-  const result = await verifyAttestation(sample.document, { at, expectedPcrs: { 0: sample.pcr0 } })
-  io.stdout.write(summary(result))
-  io.stdout.write('\nThe chain ends at the pinned AWS root, the ES384 signature covers the payload bytes as received,\n')
-  io.stdout.write('and PCR0 matches the expected enclave image. Verified with today\'s clock it is rejected\n')
-  io.stdout.write('(ERR_ATTESTATION_CERTIFICATE_EXPIRED): see `nitro-recipient attestation verify --help`.\n')
+  await verifyBundledDocument(io)
+  await recipientFlow(io)
   return EXIT_OK
 }
 
