@@ -27,12 +27,14 @@ const RSA_SIGNING = [
   'RSASSA_PKCS1_V1_5_SHA_512',
 ] as const
 
+const RSA_ENCRYPTION = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const
+
 /** KMS key specs kms-local can create. */
 export const KEY_SPECS: Readonly<Record<string, SpecInfo>> = {
   SYMMETRIC_DEFAULT: { kind: 'symmetric', usages: ['ENCRYPT_DECRYPT'], encryption: ['SYMMETRIC_DEFAULT'] },
-  RSA_2048: { kind: 'rsa', bits: 2048, usages: ['SIGN_VERIFY'], signing: RSA_SIGNING },
-  RSA_3072: { kind: 'rsa', bits: 3072, usages: ['SIGN_VERIFY'], signing: RSA_SIGNING },
-  RSA_4096: { kind: 'rsa', bits: 4096, usages: ['SIGN_VERIFY'], signing: RSA_SIGNING },
+  RSA_2048: { kind: 'rsa', bits: 2048, usages: ['SIGN_VERIFY', 'ENCRYPT_DECRYPT'], signing: RSA_SIGNING, encryption: RSA_ENCRYPTION },
+  RSA_3072: { kind: 'rsa', bits: 3072, usages: ['SIGN_VERIFY', 'ENCRYPT_DECRYPT'], signing: RSA_SIGNING, encryption: RSA_ENCRYPTION },
+  RSA_4096: { kind: 'rsa', bits: 4096, usages: ['SIGN_VERIFY', 'ENCRYPT_DECRYPT'], signing: RSA_SIGNING, encryption: RSA_ENCRYPTION },
   ECC_NIST_P256: { kind: 'ec', curve: 'prime256v1', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], signing: ['ECDSA_SHA_256'], keyAgreement: ['ECDH'] },
   ECC_NIST_P384: { kind: 'ec', curve: 'secp384r1', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], signing: ['ECDSA_SHA_384'], keyAgreement: ['ECDH'] },
   ECC_NIST_P521: { kind: 'ec', curve: 'secp521r1', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], signing: ['ECDSA_SHA_512'], keyAgreement: ['ECDH'] },

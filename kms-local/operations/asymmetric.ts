@@ -84,6 +84,7 @@ export async function getPublicKey(req: Req, ctx: OpContext): Promise<Record<str
     KeySpec: key.spec,
     KeyUsage: key.usage,
   }
+  if (key.usage === 'ENCRYPT_DECRYPT') out.EncryptionAlgorithms = [...(spec.encryption ?? [])]
   if (key.usage === 'SIGN_VERIFY') out.SigningAlgorithms = [...(spec.signing ?? [])]
   if (key.usage === 'KEY_AGREEMENT') out.KeyAgreementAlgorithms = [...(spec.keyAgreement ?? [])]
   return out

@@ -1,9 +1,11 @@
 /**
- * Symmetric encryption: Encrypt, Decrypt, ReEncrypt, GenerateDataKey and
- * GenerateDataKeyWithoutPlaintext, with the encryption context bound into every ciphertext.
+ * Encryption: Encrypt, Decrypt and ReEncrypt with symmetric keys (the encryption context bound
+ * into every ciphertext) and RSA ENCRYPT_DECRYPT keys (RSAES-OAEP with SHA-1 or SHA-256, raw
+ * ciphertext as KMS returns it: Decrypt then needs KeyId and EncryptionAlgorithm, as in KMS), and
+ * GenerateDataKey(WithoutPlaintext), which needs a symmetric key.
  * @module
  */
-import { randomBytes } from 'node:crypto'
+import { constants, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto'
 import { ciphertextKeyId, openCiphertext, sealCiphertext } from '../ciphertext.js'
 import { kms } from '../errors.js'
 import type { Value } from '../schema.js'
@@ -15,6 +17,7 @@ import {
   keyArn,
   requireEnabled,
   requireSymmetric,
+  requireUsage,
   resolveKey,
   type OpContext,
 } from '../context.js'
@@ -23,9 +26,57 @@ import { conditionsOf, deliver, recipientOf } from './recipient-step.js'
 type Req = Record<string, Value>
 type Ctx = Record<string, string> | undefined
 
-function requireSymmetricAlgorithm(key: KeyRecord, alg: unknown): void {
-  if (alg !== undefined && alg !== 'SYMMETRIC_DEFAULT') {
-    throw kms('InvalidKeyUsageException', `${keyArn(key)} key spec is ${key.spec} which does not support the encryption algorithm ${String(alg)}.`)
+const isRsa = (key: KeyRecord): boolean => key.spec.startsWith('RSA_')
+
+/** The algorithm a call uses with `key`; throws when the key cannot use it. */
+function algorithmFor(key: KeyRecord, alg: unknown): string {
+  const a = (alg ?? 'SYMMETRIC_DEFAULT') as string
+  const ok = isRsa(key) ? a === 'RSAES_OAEP_SHA_1' || a === 'RSAES_OAEP_SHA_256' : a === 'SYMMETRIC_DEFAULT'
+  if (!ok) throw kms('InvalidKeyUsageException', `${keyArn(key)} key spec is ${key.spec} which does not support the encryption algorithm ${a}.`)
+  return a
+}
+
+/** Largest RSAES-OAEP plaintext: modulus bytes - 2 * hash bytes - 2 (RFC 8017 §7.1.1). */
+function oaepLimit(key: KeyRecord, alg: string): number {
+  return Number(key.spec.slice(4)) / 8 - 2 * (alg === 'RSAES_OAEP_SHA_1' ? 20 : 32) - 2
+}
+
+/** Encrypt-capable key with an algorithm it supports. */
+function requireEncryptionKey(key: KeyRecord, op: string): void {
+  requireUsage(key, 'ENCRYPT_DECRYPT', op)
+}
+
+function checkContext(key: KeyRecord, ec: Ctx): void {
+  if (isRsa(key) && ec !== undefined && Object.keys(ec).length > 0) {
+    throw kms('ValidationException', `EncryptionContext is not supported with asymmetric KMS keys (${keyArn(key)}).`)
+  }
+}
+
+/** Encrypts with any ENCRYPT_DECRYPT key. */
+function encryptAny(ctx: OpContext, key: KeyRecord, alg: string, plaintext: Buffer, ec: Ctx): Buffer {
+  if (!isRsa(key)) return encryptWith(ctx, key, plaintext, ec)
+  if (plaintext.length > oaepLimit(key, alg)) {
+    throw kms('ValidationException', `Plaintext is longer than ${oaepLimit(key, alg)} bytes, the limit of ${alg} with ${key.spec}.`)
+  }
+  return publicEncrypt({ key: createPublicKey(rsaKey(ctx, key)), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256' }, plaintext)
+}
+
+/** Decrypts with any ENCRYPT_DECRYPT key; every failure is InvalidCiphertextException. */
+function decryptAny(ctx: OpContext, key: KeyRecord, alg: string, blob: Buffer, ec: Ctx): Buffer {
+  if (!isRsa(key)) return decryptWith(ctx, key, blob, ec)
+  try {
+    return privateDecrypt({ key: rsaKey(ctx, key), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256' }, blob)
+  } catch {
+    throw kms('InvalidCiphertextException')
+  }
+}
+
+function rsaKey(ctx: OpContext, key: KeyRecord): ReturnType<typeof createPrivateKey> {
+  const der = ctx.store.material(key.id)
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+  } finally {
+    der.fill(0)
   }
 }
 
@@ -53,12 +104,14 @@ function decryptWith(ctx: OpContext, key: KeyRecord, blob: Buffer, ec: Ctx): Buf
  * @throws {KmsError} InvalidCiphertextException, IncorrectKeyException, NotFoundException
  */
 function sourceKey(ctx: OpContext, blob: Buffer, keyId: unknown): KeyRecord {
-  const named = ciphertextKeyId(blob)
   if (keyId !== undefined) {
     const key = resolveKey(ctx, keyId as string, { aliases: true, crossAccount: true })
-    if (key.id !== named) throw kms('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.')
+    // RSA ciphertexts are raw OAEP output and name no key: KeyId is how KMS finds the key.
+    if (isRsa(key) && key.usage === 'ENCRYPT_DECRYPT') return key
+    if (key.id !== ciphertextKeyId(blob)) throw kms('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.')
     return key
   }
+  const named = ciphertextKeyId(blob)
   const key = ctx.store.getKey(named)
   // A blob naming no key here is indistinguishable from garbage.
   if (key === undefined || key.region !== ctx.region) throw kms('InvalidCiphertextException')
@@ -70,12 +123,13 @@ export async function encrypt(req: Req, ctx: OpContext): Promise<Record<string, 
   const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
   authorizeKey(ctx, key, 'kms:Encrypt')
   requireEnabled(key)
-  requireSymmetric(key, 'Encrypt')
-  requireSymmetricAlgorithm(key, req.EncryptionAlgorithm)
+  requireEncryptionKey(key, 'Encrypt')
+  const alg = algorithmFor(key, req.EncryptionAlgorithm)
+  checkContext(key, req.EncryptionContext as Ctx)
   dryRun(req.DryRun)
-  const blob = encryptWith(ctx, key, req.Plaintext as Buffer, req.EncryptionContext as Ctx)
+  const blob = encryptAny(ctx, key, alg, req.Plaintext as Buffer, req.EncryptionContext as Ctx)
   ctx.secrets.push(req.Plaintext as Buffer)
-  return { CiphertextBlob: blob, KeyId: keyArn(key), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }
+  return { CiphertextBlob: blob, KeyId: keyArn(key), EncryptionAlgorithm: alg }
 }
 
 export async function decrypt(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
@@ -88,16 +142,17 @@ export async function decrypt(req: Req, ctx: OpContext): Promise<Record<string, 
   const recipient = await recipientOf(req, ctx)
   authorizeKey(ctx, key, 'kms:Decrypt', conditionsOf(recipient))
   requireEnabled(key)
-  requireSymmetric(key, 'Decrypt')
-  requireSymmetricAlgorithm(key, req.EncryptionAlgorithm)
+  requireEncryptionKey(key, 'Decrypt')
+  const alg = algorithmFor(key, req.EncryptionAlgorithm)
+  checkContext(key, req.EncryptionContext as Ctx)
   // IGNORE_CIPHERTEXT: authorization only (KMS's DryRunModifiers).
   if (ignoreCiphertext) dryRun(true)
-  const plaintext = decryptWith(ctx, key, blob, req.EncryptionContext as Ctx)
+  const plaintext = decryptAny(ctx, key, alg, blob, req.EncryptionContext as Ctx)
   if (req.DryRun === true) {
     plaintext.fill(0)
     dryRun(true)
   }
-  const out: Record<string, unknown> = { KeyId: keyArn(key), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }
+  const out: Record<string, unknown> = { KeyId: keyArn(key), EncryptionAlgorithm: alg }
   deliver(out, 'Plaintext', plaintext, recipient, ctx)
   // The model: Decrypt leaves KeyMaterialId out when the request has a Recipient.
   if (recipient === null) out.KeyMaterialId = key.materialId
@@ -112,21 +167,23 @@ export async function reEncrypt(req: Req, ctx: OpContext): Promise<Record<string
   authorizeKey(ctx, source, 'kms:ReEncryptFrom')
   authorizeKey(ctx, dest, 'kms:ReEncryptTo')
   requireEnabled(source)
-  requireSymmetric(source, 'ReEncrypt')
-  requireSymmetricAlgorithm(source, req.SourceEncryptionAlgorithm)
+  requireEncryptionKey(source, 'ReEncrypt')
+  const srcAlg = algorithmFor(source, req.SourceEncryptionAlgorithm)
+  checkContext(source, req.SourceEncryptionContext as Ctx)
   requireEnabled(dest)
-  requireSymmetric(dest, 'ReEncrypt')
-  requireSymmetricAlgorithm(dest, req.DestinationEncryptionAlgorithm)
-  const plaintext = decryptWith(ctx, source, blob, req.SourceEncryptionContext as Ctx)
+  requireEncryptionKey(dest, 'ReEncrypt')
+  const dstAlg = algorithmFor(dest, req.DestinationEncryptionAlgorithm)
+  checkContext(dest, req.DestinationEncryptionContext as Ctx)
+  const plaintext = decryptAny(ctx, source, srcAlg, blob, req.SourceEncryptionContext as Ctx)
   ctx.secrets.push(plaintext)
   dryRun(req.DryRun)
-  const out = encryptWith(ctx, dest, plaintext, req.DestinationEncryptionContext as Ctx)
+  const out = encryptAny(ctx, dest, dstAlg, plaintext, req.DestinationEncryptionContext as Ctx)
   return {
     CiphertextBlob: out,
     SourceKeyId: keyArn(source),
     KeyId: keyArn(dest),
-    SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-    DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+    SourceEncryptionAlgorithm: srcAlg,
+    DestinationEncryptionAlgorithm: dstAlg,
     SourceKeyMaterialId: source.materialId,
     DestinationKeyMaterialId: dest.materialId,
   }

@@ -424,6 +424,43 @@ describe('asymmetric keys: Sign, Verify, GetPublicKey, DeriveSharedSecret', () =
   })
 })
 
+describe('RSA ENCRYPT_DECRYPT keys', () => {
+  it('Encrypt/Decrypt with RSAES-OAEP as KMS: KeyId and EncryptionAlgorithm needed to decrypt', async () => {
+    const { arn } = await newKey({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' })
+    const pk = await c.send(new GetPublicKeyCommand({ KeyId: arn }))
+    expect(pk.EncryptionAlgorithms).toEqual(['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'])
+    const e = await c.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('rsa secret'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    expect(e.CiphertextBlob).toHaveLength(256)
+    expect(e.EncryptionAlgorithm).toBe('RSAES_OAEP_SHA_256')
+    const d = await c.send(new DecryptCommand({ CiphertextBlob: e.CiphertextBlob, KeyId: arn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    expect(Buffer.from(d.Plaintext!).toString()).toBe('rsa secret')
+    // Encrypted locally with the public key (an independent OAEP implementation path).
+    const { publicEncrypt, constants } = await import('node:crypto')
+    const pub = createPublicKey({ key: Buffer.from(pk.PublicKey!), format: 'der', type: 'spki' })
+    const local = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from('from outside'))
+    expect(Buffer.from((await c.send(new DecryptCommand({ CiphertextBlob: local, KeyId: arn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))).Plaintext!).toString()).toBe('from outside')
+    // Without KeyId the raw ciphertext names no key (sdk-c #68); the wrong algorithm does not decrypt.
+    expect((await failure(c.send(new DecryptCommand({ CiphertextBlob: e.CiphertextBlob })))).name).toBe('InvalidCiphertextException')
+    expect((await failure(c.send(new DecryptCommand({ CiphertextBlob: e.CiphertextBlob, KeyId: arn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })))).name).toBe('InvalidCiphertextException')
+    expect((await failure(c.send(new DecryptCommand({ CiphertextBlob: e.CiphertextBlob, KeyId: arn })))).name).toBe('InvalidKeyUsageException')
+    expect((await failure(c.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('x') })))).name).toBe('InvalidKeyUsageException')
+    expect((await failure(c.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.alloc(191), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('ValidationException')
+    await c.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.alloc(190), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    expect((await failure(c.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { a: 'b' } })))).name).toBe('ValidationException')
+    expect((await failure(c.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('InvalidKeyUsageException')
+  })
+
+  it('an asymmetric ENCRYPT_DECRYPT key is refused by GenerateDataKey(Pair): InvalidKeyUsageException', async () => {
+    const { arn } = await newKey({ KeySpec: 'RSA_3072', KeyUsage: 'ENCRYPT_DECRYPT' })
+    let f = await failure(c.send(new GenerateDataKeyPairCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256' })))
+    expect(f).toMatchObject({ name: 'InvalidKeyUsageException', message: `${arn} key spec is RSA_3072 which is not valid for GenerateDataKeyPair.` })
+    f = await failure(c.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256' })))
+    expect(f.name).toBe('InvalidKeyUsageException')
+    f = await failure(c.send(new GenerateDataKeyCommand({ KeyId: arn, KeySpec: 'AES_256' })))
+    expect(f.name).toBe('InvalidKeyUsageException')
+  })
+})
+
 describe('key policies', () => {
   it('GetKeyPolicy returns the default policy', async () => {
     const p = await c.send(new GetKeyPolicyCommand({ KeyId: keyId }))
