@@ -55,7 +55,7 @@ export interface BuildResult {
 async function regularFile(path: string, what: string): Promise<DataSource> {
   const st = await stat(path).catch(() => fail('ERR_EIF_INPUT', `${what} ${path}: not found`))
   if (!st.isFile()) fail('ERR_EIF_INPUT', `${what} ${path}: not a regular file`)
-  return fileSource(path, 0, st.size, st.size)
+  return fileSource(path, 0, st.size)
 }
 
 /** nitro-cli: `cmdline.trim()` (Rust trims Unicode whitespace; JS `trim` matches it for ASCII input). */

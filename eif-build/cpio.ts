@@ -47,11 +47,23 @@ function u32(value: number, what: string, name: string): number {
   return value
 }
 
-function hex8(v: number): string {
-  return v.toString(16).padStart(8, '0')
+const HEX = Buffer.from('0123456789abcdef', 'latin1')
+
+/** Writes `v` as 8 lowercase hex digits at `buf[pos]` (no string allocation per field). */
+function hex8(buf: Buffer, pos: number, v: number): void {
+  for (let i = 7; i >= 0; i--) {
+    buf[pos + i] = HEX[v & 0xf]
+    v >>>= 4
+  }
 }
 
-/** Streams a newc archive to `out`, which must be done with each chunk when its promise settles. */
+const MAGIC = Buffer.from('070701', 'latin1')
+
+/**
+ * Streams a newc archive to `out`, which must be done with each chunk when its promise settles.
+ * Headers, names and padding are written straight into one staging buffer; the hot path awaits
+ * only when the buffer is full.
+ */
 export class CpioWriter {
   private readonly out: (chunk: Buffer) => Promise<void>
   private readonly buf: Buffer
@@ -63,7 +75,7 @@ export class CpioWriter {
   constructor(out: (chunk: Buffer) => Promise<void>, opts: { firstIno?: number; bufferSize?: number } = {}) {
     this.out = out
     this.ino = opts.firstIno ?? LINUXKIT_FIRST_INO
-    this.buf = Buffer.allocUnsafe(opts.bufferSize ?? 1 << 20)
+    this.buf = Buffer.allocUnsafe(Math.max(opts.bufferSize ?? 1 << 20, 8192))
   }
 
   /** Bytes written so far (including buffered ones). */
@@ -84,38 +96,68 @@ export class CpioWriter {
     }
   }
 
-  private async put(b: Uint8Array): Promise<void> {
-    if (b.length > this.buf.length - this.pos) await this.flush()
-    if (b.length > this.buf.length) {
-      await this.out(Buffer.from(b))
-    } else {
-      this.buf.set(b, this.pos)
-      this.pos += b.length
-    }
+  /** Room for `n` more bytes (n <= buffer size): a promise only when a flush is needed. */
+  private room(n: number): Promise<void> | undefined {
+    return n > this.buf.length - this.pos ? this.flush() : undefined
+  }
+
+  private async putLarge(b: Uint8Array): Promise<void> {
+    await this.flush()
+    await this.out(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
     this.length += b.length
   }
 
-  private async pad(mod: number): Promise<void> {
-    const n = (mod - (this.length % mod)) % mod
-    if (n > 0) await this.put(Buffer.alloc(n))
+  /** Copies `b` in; a promise only when the buffer had to be flushed. */
+  private put(b: Uint8Array): Promise<void> | undefined {
+    if (b.length > this.buf.length) return this.putLarge(b)
+    const wait = this.room(b.length)
+    if (wait) {
+      return wait.then(() => {
+        this.buf.set(b, this.pos)
+        this.pos += b.length
+        this.length += b.length
+      })
+    }
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+    this.length += b.length
+    return undefined
   }
 
-  private async header(name: string, mode: number, uid: number, gid: number, nlink: number, mtime: number, size: number, ino: number): Promise<void> {
+  /** Zero bytes up to the next multiple of `mod` of the archive length (mod <= 512). */
+  private pad(mod: number): Promise<void> | undefined {
+    const n = (mod - (this.length % mod)) % mod
+    if (n === 0) return undefined
+    const fill = (): void => {
+      this.buf.fill(0, this.pos, this.pos + n)
+      this.pos += n
+      this.length += n
+    }
+    const wait = this.room(n)
+    if (wait) return wait.then(fill)
+    fill()
+    return undefined
+  }
+
+  private header(name: string, mode: number, uid: number, gid: number, nlink: number, mtime: number, size: number, ino: number): Promise<void> | undefined {
     const nameLen = Buffer.byteLength(name, 'utf8')
-    const hdr =
-      '070701' +
-      hex8(ino) + hex8(mode) + hex8(uid) + hex8(gid) + hex8(nlink) + hex8(mtime) + hex8(size) +
-      hex8(3) + hex8(1) + hex8(0) + hex8(0) + hex8(nameLen + 1) + hex8(0)
     const total = 110 + nameLen + 1
     const padded = total + ((4 - ((this.length + total) % 4)) % 4)
-    if (padded > this.buf.length - this.pos) await this.flush()
-    if (padded > this.buf.length) throw new TypeError('CpioWriter: buffer smaller than one header')
-    // header, name, NUL and padding written straight into the staging buffer
-    this.buf.write(hdr, this.pos, 'latin1')
-    this.buf.write(name, this.pos + 110, 'utf8')
-    this.buf.fill(0, this.pos + 110 + nameLen, this.pos + padded)
-    this.pos += padded
-    this.length += padded
+    const write = (): void => {
+      const b = this.buf
+      const p = this.pos
+      MAGIC.copy(b, p)
+      const fields = [ino, mode, uid, gid, nlink, mtime, size, 3, 1, 0, 0, nameLen + 1, 0]
+      for (let i = 0; i < 13; i++) hex8(b, p + 6 + 8 * i, fields[i])
+      b.write(name, p + 110, 'utf8')
+      b.fill(0, p + 110 + nameLen, p + padded)
+      this.pos += padded
+      this.length += padded
+    }
+    const wait = this.room(padded)
+    if (wait) return wait.then(write)
+    write()
+    return undefined
   }
 
   /** Appends one entry (header, name, data, padding). */
@@ -141,13 +183,16 @@ export class CpioWriter {
     const ino = e.ino ?? this.ino
     this.ino++
     const nlink = e.nlink ?? (e.type === 'dir' ? 2 : 1)
-    await this.header(name, TYPE_BITS[e.type] | e.perm, u32(e.uid, 'uid', name), u32(e.gid, 'gid', name), nlink, u32(e.mtime, 'mtime', name), size, ino)
+    const h = this.header(name, TYPE_BITS[e.type] | e.perm, u32(e.uid, 'uid', name), u32(e.gid, 'gid', name), nlink, u32(e.mtime, 'mtime', name), size, ino)
+    if (h) await h
     if (link !== null) {
-      await this.put(link)
+      const w = this.put(link)
+      if (w) await w
     } else if (size > 0 && e.data !== undefined) {
       await this.copySource(e.data, name)
     }
-    await this.pad(4)
+    const p = this.pad(4)
+    if (p) await p
   }
 
   /** Reads a source straight into the staging buffer (no intermediate copies). */

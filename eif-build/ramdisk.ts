@@ -100,10 +100,8 @@ export async function writeCustomerRamdisk(out: Out, rootfs: AsyncIterable<Rootf
   await w.add(fixed('rootfs', 'dir', 0o755))
   const touched = new Set<string>()
   const firstOfInode = new Map<unknown, { name: string; ino: number }>()
-  const seen = new Set<string>()
+  // Sources list each path once by construction (a directory walk, or a tree's map keys).
   for await (const e of rootfs) {
-    if (seen.has(e.path)) fail('ERR_EIF_ROOTFS_PATH', `${e.path}: listed twice`)
-    seen.add(e.path)
     const key = e.type === 'dir' ? `${e.path}/` : e.path
     opts.onEntry?.()
     if (EXCLUDE.has(key)) continue

@@ -7,7 +7,6 @@
  * @module
  */
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
-import { join } from 'node:path'
 import { EifError, fail } from './errors.js'
 import { fileSource, type DataSource } from './source.js'
 
@@ -109,7 +108,7 @@ function* walk(abs: string, rel: string): Generator<RootfsEntry> {
   names.sort(compareNames)
   for (const name of names) {
     const p = rel === '' ? name : `${rel}/${name}`
-    const a = join(abs, name)
+    const a = `${abs}/${name}` // abs is the root or built here: no normalisation needed
     const st = lstatSync(a)
     const attrs = {
       perm: st.mode & 0o7777,
@@ -122,7 +121,7 @@ function* walk(abs: string, rel: string): Generator<RootfsEntry> {
       yield* walk(a, p)
     } else if (st.isFile()) {
       const size = st.size
-      const e: RootfsEntry = { path: p, type: 'file', ...attrs, data: fileSource(a, 0, size, size) }
+      const e: RootfsEntry = { path: p, type: 'file', ...attrs, data: fileSource(a, 0, size) }
       if (st.nlink > 1) {
         // exact identity (inode numbers can exceed 2^53)
         const big = lstatSync(a, { bigint: true })

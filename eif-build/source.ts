@@ -4,7 +4,7 @@
  * memory and only one file descriptor is open at a time.
  * @module
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { EifError } from './errors.js'
 
 /** A positional reader over `size` bytes. */
@@ -35,10 +35,10 @@ export function bufferSource(data: Uint8Array): DataSource {
 }
 
 /**
- * `size` bytes of the file at `path` starting at `start`. With `expectSize` the file's current
- * size must still be that (a rootfs file changed during the build is an error, not a torn copy).
+ * `size` bytes of the file at `path` starting at `start`. A file that shrank since it was listed
+ * is an error when its data is copied (a short read); the rootfs must not change during a build.
  */
-export function fileSource(path: string, start: number, size: number, expectSize?: number): DataSource {
+export function fileSource(path: string, start: number, size: number): DataSource {
   return {
     size,
     // Synchronous calls on purpose: most rootfs files are small, and four threadpool round trips
@@ -49,10 +49,6 @@ export function fileSource(path: string, start: number, size: number, expectSize
         fd = openSync(path, 'r')
       } catch (e) {
         throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
-      }
-      if (expectSize !== undefined && fstatSync(fd).size !== expectSize) {
-        closeSync(fd)
-        throw new EifError('ERR_EIF_INPUT', `${path}: changed size while building`)
       }
       return {
         read: async (buf, offset, length, position) => {
