@@ -363,17 +363,17 @@ void StopWaiter(Waiter* w) {
 void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   Waiter* w = static_cast<Waiter*>(handle->data);
   napi_env env = w->env;
+  // Stop first, whatever happens next: the watch is one-shot and the callback may close the fd
+  // or hand it to libuv. `w` (callback, context) stays valid until FreeWaiter on a later turn.
+  StopWaiter(w);
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (env == nullptr || napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb = nullptr, resource, argv[1];
   napi_get_reference_value(env, w->callback, &cb);
   napi_async_context context = w->context;
   // libuv reports POLLERR as a status (UV_EBADF); the caller reads SO_ERROR for the real reason.
   napi_create_int32(env, status, &argv[0]);
   napi_get_global(env, &resource);
-  // Stop first: the callback may close the fd or hand it to libuv. The context stays valid until
-  // FreeWaiter runs on a later loop turn.
-  StopWaiter(w);
   if (cb != nullptr) {
     napi_value result;
     if (napi_make_callback(env, context, resource, cb, 1, argv, &result) == napi_pending_exception) {
