@@ -22,7 +22,8 @@ COSE decoding, the certificate chain to a pinned root, the ES384 signature, then
 Options:
   --at <ISO-8601>|doc   verification time (default: now); 'doc' = the document's own timestamp,
                         for archived documents (their certificates live about 3 hours)
-  --root <pem-file>     trust this root instead of the embedded AWS Nitro Root-G1 (repeatable)
+  --root <pem-file>     trust this root instead of the embedded AWS Nitro Root-G1 (repeatable;
+                        a file path, or the PEM text itself as --root='-----BEGIN ...')
   --pcr <n>=<hex>       require PCR n to equal <hex> (repeatable; enclave and NitroTPM PCRs)
   --nonce <hex>         require this nonce
   --user-data <hex>     require this user_data
@@ -116,17 +117,22 @@ function parsePcrs(specs: string[]): Record<number, Uint8Array> {
   return out
 }
 
-async function readRoot(path: string): Promise<string> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (e) {
-    throw new UsageError(`--root ${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
+/** A PEM file path, or the PEM text itself. */
+async function readRoot(arg: string): Promise<string> {
+  const inline = arg.startsWith('-----BEGIN')
+  const label = inline ? '--root <PEM text>' : `--root ${arg}`
+  let text = arg
+  if (!inline) {
+    try {
+      text = await readFile(arg, 'utf8')
+    } catch (e) {
+      throw new UsageError(`${label}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
+    }
   }
   try {
     pemToDer(text)
   } catch (e) {
-    throw new UsageError(`--root ${path}: ${(e as Error).message}`)
+    throw new UsageError(`${label}: ${(e as Error).message}`)
   }
   return text
 }

@@ -68,6 +68,9 @@ describe('attestation verify', () => {
     const at = new Date(DOC_TIME).toISOString()
     expect((await run(['verify', docFile, '--at', at])).err).toContain('ERR_ATTESTATION_CHAIN_UNTRUSTED')
     expect((await run(['verify', docFile, '--at', at, '--root', rootFile])).code).toBe(0)
+    // inline PEM text: parseArgs needs the --root=<value> form for a value starting with '-'
+    expect((await run(['verify', docFile, '--at', at, `--root=${pki.rootPem}`])).code).toBe(0)
+    expect((await run(['verify', docFile, '--at', at, '--root=-----BEGIN CERTIFICATE-----\nAAAA\n'])).code).toBe(2)
     // and then the real AWS document is untrusted
     expect((await run(['verify', SEQ_FILE, '--at', 'doc', '--root', rootFile])).err).toContain('ERR_ATTESTATION_CHAIN_UNTRUSTED')
   })
