@@ -51,9 +51,16 @@ function candidates(): string[] {
   return [join(here, '..', 'build', 'Release', 'vsock.node'), join(here, '..', '..', 'build', 'Release', 'vsock.node')]
 }
 
-/** The addon, or undefined with the reason. Loaded once. */
+/**
+ * The addon, or the reason it is unavailable. Loaded once. `NITRO_RECIPIENT_VSOCK_DISABLE=1`
+ * turns it off (a broken build in production, or tests of the fallback).
+ */
 export function tryLoadBinding(): { binding: VsockBinding } | { error: Error } {
   if (cached !== undefined) return cached
+  if (process.env.NITRO_RECIPIENT_VSOCK_DISABLE === '1') {
+    cached = { error: new Error('disabled by NITRO_RECIPIENT_VSOCK_DISABLE=1') }
+    return cached
+  }
   if (process.platform !== 'linux') {
     cached = { error: new Error(`AF_VSOCK exists only on Linux (this is ${process.platform})`) }
     return cached
