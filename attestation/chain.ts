@@ -86,20 +86,24 @@ export function verifyChain(bundle: readonly Uint8Array[], leaf: Uint8Array, opt
  * The leaf: not a CA, keyUsage with digitalSignature.
  */
 function checkConstraints(c: ParsedCertificate, i: number, leafIndex: number): void {
-  const fail = (m: string): never => {
-    throw new ChainError(i, m, 'ERR_ATTESTATION_CHAIN_CONSTRAINTS')
-  }
+  const problem = constraintProblem(c, i, leafIndex)
+  if (problem !== undefined) throw new ChainError(i, problem, 'ERR_ATTESTATION_CHAIN_CONSTRAINTS')
+}
+
+function constraintProblem(c: ParsedCertificate, i: number, leafIndex: number): string | undefined {
   const bc = c.basicConstraints
-  if (i < leafIndex) {
-    if (bc === undefined || !bc.ca) fail('a CA certificate without basicConstraints cA=TRUE')
-    if (!bc!.critical) fail('basicConstraints of a CA certificate is not critical')
-    if (c.keyUsage === undefined || (c.keyUsage & KU_KEY_CERT_SIGN) === 0) fail('a CA certificate without keyUsage keyCertSign')
-    const below = leafIndex - 1 - i
-    if (bc!.pathLen !== undefined && below > bc!.pathLen) fail(`pathLenConstraint ${bc!.pathLen} exceeded by ${below} CA certificates below`)
-  } else {
-    if (bc?.ca) fail('the leaf certificate is a CA')
-    if (c.keyUsage === undefined || (c.keyUsage & KU_DIGITAL_SIGNATURE) === 0) fail('the leaf certificate lacks keyUsage digitalSignature')
+  const ku = c.keyUsage ?? 0
+  if (i === leafIndex) {
+    if (bc?.ca) return 'the leaf certificate is a CA'
+    if ((ku & KU_DIGITAL_SIGNATURE) === 0) return 'the leaf certificate lacks keyUsage digitalSignature'
+    return undefined
   }
+  if (bc === undefined || !bc.ca) return 'a CA certificate without basicConstraints cA=TRUE'
+  if (!bc.critical) return 'basicConstraints of a CA certificate is not critical'
+  if ((ku & KU_KEY_CERT_SIGN) === 0) return 'a CA certificate without keyUsage keyCertSign'
+  const below = leafIndex - 1 - i
+  if (bc.pathLen !== undefined && below > bc.pathLen) return `pathLenConstraint ${bc.pathLen} exceeded by ${below} CA certificates below`
+  return undefined
 }
 
 /** notBefore <= at <= notAfter, both bounds inclusive (RFC 5280 §4.1.2.5). */
