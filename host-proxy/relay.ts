@@ -6,10 +6,11 @@
  * only (it panicked a worker there); EOF on one side is propagated as a half-close instead of
  * ending both; connections never wait for a free worker; idle connections time out.
  *
- * Memory per connection is bounded by stream backpressure: `pipe` stops reading a side while the
- * other side's write buffer is above its high-water mark, so a client that never reads holds at
- * most about one read chunk plus two high-water marks per direction, and is closed by the idle
- * timeout once the kernel buffers are full and nothing moves.
+ * Memory per connection is bounded by backpressure. Client -> target goes through `pipe`, which
+ * stops reading the client while the target's write buffer is above its high-water mark (one
+ * 64 KiB read chunk plus two 16 KiB buffers at most). Target -> client reads into a fixed
+ * 256 KiB buffer and stops reading until the client has taken it all. A client that never reads
+ * therefore holds at most that buffer, and is closed by the idle timeout once nothing moves.
  * @module
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
@@ -18,6 +19,9 @@ import type { AllowlistEntry, Target } from './allowlist.js'
 import type { IpFamily } from './config.js'
 import { ConnectFailedError, ConnectTimeoutError, HostProxyError } from './errors.js'
 import type { TargetResolver } from './resolver.js'
+
+/** Read buffer for the target -> client direction, per connection (256 KiB: fewer syscalls). */
+export const READ_BUFFER_BYTES = 256 * 1024
 
 /** Why a relayed connection ended; a log field and a metric label. */
 export type CloseReason =
@@ -75,6 +79,8 @@ function errorCode(e: unknown): string | null {
 interface ConnectAttempt {
   cancelled: boolean
   socket: Socket | null
+  /** How the upstream socket reads (see {@link relay}). */
+  onread: { buffer: Buffer; callback: (n: number, buf: Uint8Array) => boolean }
 }
 
 /**
@@ -83,7 +89,7 @@ interface ConnectAttempt {
  */
 function connectOnce(address: string, port: number, timeoutMs: number, attempt: ConnectAttempt): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = tcpConnect({ host: address, port, allowHalfOpen: true, noDelay: true })
+    const s = tcpConnect({ host: address, port, allowHalfOpen: true, noDelay: true, onread: attempt.onread })
     attempt.socket = s
     let settled = false
     const settle = (err: Error | null): void => {
@@ -150,7 +156,28 @@ function reasonFor(e: unknown): CloseReason {
  */
 export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistEntry, resolver: TargetResolver): RelayHandle {
   const started = Date.now()
-  const attempt: ConnectAttempt = { cancelled: false, socket: null }
+  // Target -> client, the direction that carries bulk data, reads into one buffer per
+  // connection (no allocation, no stream queue per chunk) and writes it straight to the client.
+  // The buffer is reused only once the kernel has taken all of it: a write that completes
+  // synchronously leaves writableLength at 0; otherwise reading pauses until the write's
+  // callback. Untouched pages of the buffer are never resident, so idle connections cost little.
+  let paused = false
+  const resumeUpstream = (err?: Error | null): void => {
+    if (paused && (err === null || err === undefined)) {
+      paused = false
+      upstream?.resume()
+    }
+  }
+  const onread = {
+    buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+    callback: (n: number, buf: Uint8Array): boolean => {
+      client.write((buf as Buffer).subarray(0, n), resumeUpstream)
+      if (client.writableLength === 0) return true
+      paused = true
+      return false
+    },
+  }
+  const attempt: ConnectAttempt = { cancelled: false, socket: null, onread }
   let upstream: Socket | null = null
   let upstreamAddress: string | null = null
   let result: RelayResult | null = null
@@ -231,7 +258,8 @@ export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistE
     c.once('close', onClose)
     u.once('close', onClose)
     c.pipe(u)
-    u.pipe(c)
+    // EOF from the target: end the client's write side once queued bytes are out.
+    u.once('end', () => c.end())
   }
 
   return {
