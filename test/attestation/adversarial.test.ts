@@ -136,6 +136,14 @@ describe('envelope and CBOR', () => {
     const payload = Uint8Array.from([0xaa, ...base.subarray(1), ...encodeCbor('nonce'), 0xf6])
     await rejects(makeDoc(pki.leaf.keys.privateKey, pki, { payload }), 'ERR_ATTESTATION_DUPLICATE_KEY')
   })
+  test('a second "pcrs" entry in a real payload (base/nitro-validator #36: last write must not win)', () => {
+    const [p, u, payload, s] = seqParts()
+    expect(payload[0]).toBe(0xa9)
+    const m = decodeCbor(payload) as CborMap
+    const pcrs = encodeCbor(m.get('pcrs') as EncodableValue)
+    const dup = Uint8Array.from([0xaa, ...payload.subarray(1), ...encodeCbor('pcrs'), ...pcrs])
+    return rejects(envelope(p, u as EncodableValue, dup, s), 'ERR_ATTESTATION_DUPLICATE_KEY', seqAt)
+  })
   test('a duplicate PCR index (validly signed)', async () => {
     const fields = payloadFields(pki)
     const pcrs = encodeCbor(fields.get('pcrs') as EncodableValue)
