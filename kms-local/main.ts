@@ -68,7 +68,7 @@ export async function runCommand(argv: string[], io: Io, signal: AbortSignal, lo
     return command === undefined ? EXIT_USAGE : EXIT_OK
   }
   if (command !== 'serve') throw new UsageError(`unknown command '${command}'`)
-  const { values, positionals } = parse({
+  const { values } = parse({
     args: rest,
     allowPositionals: false,
     options: {
@@ -85,7 +85,6 @@ export async function runCommand(argv: string[], io: Io, signal: AbortSignal, lo
       help: { type: 'boolean', short: 'h' },
     },
   })
-  void positionals
   if (values.help) {
     io.stdout.write(HELP)
     return EXIT_OK
