@@ -9,12 +9,14 @@ import { NitroError } from '../common/errors.js'
 import { MAX_DOCUMENT_BYTES } from './cose-sign1.js'
 import { AttestationTooLargeError } from './errors.js'
 import { pemToDer } from './pem.js'
-import { summary, toJson } from './report.js'
+import { decodedJson, summary, toJson } from './report.js'
 import { decodeAttestationDocument, verifyAttestation, type VerifyOptions } from './verify.js'
 
 const COMMAND = 'nitro-recipient attestation'
 
 export const HELP = `Usage: ${COMMAND} verify <file|-> [options]
+       ${COMMAND} decode <file|->
+
 
 Verify an AWS Nitro attestation document (NSM enclave or NitroTPM COSE_Sign1): strict CBOR and
 COSE decoding, the certificate chain to a pinned root, the ES384 signature, then your policy.
@@ -32,6 +34,9 @@ Options:
   --json                print the result as JSON (module_id, kind, timestamp, digest, pcrs,
                         public_key as base64, user_data and nonce as hex)
   -h, --help            show this help
+
+decode prints the document's fields as JSON WITHOUT verifying anything (structure and schema only):
+for inspection, never for trust decisions.
 
 Exit codes: 0 verified, 1 rejected (error code printed, e.g. ERR_ATTESTATION_CERTIFICATE_EXPIRED),
 2 usage error.
@@ -56,6 +61,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stdout.write(HELP)
     return command === undefined ? EXIT_USAGE : EXIT_OK
   }
+  if (command === 'decode') return decode(rest, io)
   if (command !== 'verify') throw new UsageError(`unknown command '${command}'`)
   const { values, positionals } = parse({
     args: rest,
@@ -93,6 +99,19 @@ async function run(argv: string[], io: Io): Promise<number> {
   opts.at = values.at === 'doc' ? new Date(decodeAttestationDocument(doc).timestamp) : at
   const result = await verifyAttestation(doc, opts)
   io.stdout.write(values.json ? `${JSON.stringify(toJson(result))}\n` : summary(result))
+  return EXIT_OK
+}
+
+/** `decode`: structure only, clearly labelled unverified. */
+async function decode(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })
+  if (values.help) {
+    io.stdout.write(HELP)
+    return EXIT_OK
+  }
+  if (positionals.length !== 1) throw new UsageError('expected exactly one document (a file, or - for stdin)')
+  const d = decodeAttestationDocument(await readDocument(positionals[0], io))
+  io.stdout.write(`${JSON.stringify(decodedJson(d))}\n`)
   return EXIT_OK
 }
 

@@ -3,6 +3,7 @@
  * the demo).
  * @module
  */
+import type { AttestationPayload } from './payload.js'
 import type { AttestationResult } from './verify.js'
 
 const hex = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('hex'))
@@ -42,4 +43,24 @@ export function summary(r: AttestationResult): string {
     '',
   ]
   return lines.join('\n')
+}
+
+/** The `decode` JSON shape: the payload fields, marked unverified. */
+export function decodedJson(d: AttestationPayload & { tagged: boolean }): Record<string, unknown> {
+  const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64')
+  return {
+    verified: false,
+    module_id: d.moduleId,
+    kind: d.kind,
+    timestamp: new Date(d.timestamp).toISOString(),
+    timestamp_ms: d.timestamp,
+    digest: d.digest,
+    pcrs: Object.fromEntries([...d.pcrs].map(([i, v]) => [String(i), hex(v)])),
+    certificate: b64(d.certificate),
+    cabundle: d.cabundle.map(b64),
+    public_key: d.publicKey === null ? null : b64(d.publicKey),
+    user_data: hex(d.userData),
+    nonce: hex(d.nonce),
+    tagged: d.tagged,
+  }
 }

@@ -106,6 +106,21 @@ describe('attestation verify', () => {
   })
 })
 
+describe('attestation decode', () => {
+  test('prints the fields, marked unverified, even for an expired document', async () => {
+    const r = await run(['decode', SEQ_FILE])
+    expect(r.code).toBe(0)
+    const j = JSON.parse(r.out) as Record<string, unknown>
+    expect(j).toMatchObject({ verified: false, kind: 'enclave', timestamp_ms: 1743791947519, tagged: false })
+    expect((j.pcrs as Record<string, string>)['0']).toBe(PCR0)
+    expect(j.cabundle).toHaveLength(4)
+  })
+  test('malformed input exits 1 with its code', async () => {
+    const r = await run(['decode', 'test/fixtures/attestation/INVALID-base-corrupt-cbor-2026-01-03.cbor'])
+    expect([r.code, r.err.includes('ERR_ATTESTATION_MALFORMED')]).toEqual([1, true])
+  })
+})
+
 describe('demo', () => {
   test('the bundled sample is byte-identical to the committed fixture', () => {
     expect(Buffer.from(sequence20250404().document).equals(Buffer.from(fixture('sequence-2025-04-04.cbor').bytes))).toBe(true)
