@@ -29,16 +29,18 @@ const cli = join(root, 'bin', 'nitro-recipient.js')
 interface Sample {
   wall: number
   rssKiB: number
+  /** user + system CPU seconds */
+  cpu: number
 }
 
 /** Runs argv under GNU time; returns wall seconds and peak RSS. */
 function timed(argv: string[], cwd?: string): Sample {
   const start = process.hrtime.bigint()
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSS=%M', ...argv], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 })
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS=%M CPU=%U+%S', ...argv], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 })
   const wall = Number(process.hrtime.bigint() - start) / 1e9
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`)
-  const m = /RSS=(\d+)/.exec(r.stderr)
-  return { wall, rssKiB: m ? Number(m[1]) : NaN }
+  const m = /RSS=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(r.stderr)
+  return { wall, rssKiB: m ? Number(m[1]) : NaN, cpu: m ? Number(m[2]) + Number(m[3]) : NaN }
 }
 
 function median(xs: number[]): number {
@@ -55,13 +57,15 @@ function compare(name: string, ours: string[], base: string[], cwd?: string): { 
     b.push(timed(base, cwd))
     o.push(timed(ours, cwd))
   }
-  const res = {
-    ours: { wall: median(o.map((s) => s.wall)), rssKiB: Math.max(...o.map((s) => s.rssKiB)) },
-    base: { wall: median(b.map((s) => s.wall)), rssKiB: Math.max(...b.map((s) => s.rssKiB)) },
-    ratio: 0,
-  }
+  const sum = (xs: Sample[]): Sample => ({
+    wall: median(xs.map((s) => s.wall)),
+    rssKiB: Math.max(...xs.map((s) => s.rssKiB)),
+    cpu: median(xs.map((s) => s.cpu)),
+  })
+  const res = { ours: sum(o), base: sum(b), ratio: 0 }
   res.ratio = res.ours.wall / res.base.wall
-  console.log(`${name}: ours ${res.ours.wall.toFixed(3)} s (peak RSS ${(res.ours.rssKiB / 1024).toFixed(0)} MiB), baseline ${res.base.wall.toFixed(3)} s (peak RSS ${(res.base.rssKiB / 1024).toFixed(0)} MiB), ratio ${res.ratio.toFixed(2)}x`)
+  const show = (s: Sample): string => `${s.wall.toFixed(3)} s wall, ${s.cpu.toFixed(2)} s CPU, peak RSS ${(s.rssKiB / 1024).toFixed(0)} MiB`
+  console.log(`${name}:\n  ours     ${show(res.ours)}\n  baseline ${show(res.base)}\n  wall ratio ${res.ratio.toFixed(2)}x (median of ${RUNS}), CPU ratio ${(res.ours.cpu / res.base.cpu).toFixed(2)}x`)
   return res
 }
 
