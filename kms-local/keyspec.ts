@@ -39,6 +39,8 @@ export const KEY_SPECS: Readonly<Record<string, SpecInfo>> = {
   ECC_NIST_P384: { kind: 'ec', curve: 'secp384r1', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], signing: ['ECDSA_SHA_384'], keyAgreement: ['ECDH'] },
   ECC_NIST_P521: { kind: 'ec', curve: 'secp521r1', usages: ['SIGN_VERIFY', 'KEY_AGREEMENT'], signing: ['ECDSA_SHA_512'], keyAgreement: ['ECDH'] },
   ECC_SECG_P256K1: { kind: 'ec', curve: 'secp256k1', usages: ['SIGN_VERIFY'], signing: ['ECDSA_SHA_256'] },
+  // Pure Ed25519 (RFC 8032) over the raw message; ED25519_PH_SHA_512 needs MessageType DIGEST, which kms-local does not do.
+  ECC_NIST_EDWARDS25519: { kind: 'ed25519', usages: ['SIGN_VERIFY'], signing: ['ED25519_SHA_512'] },
 }
 
 /** Every KeySpec value in the KMS model (validation accepts these; unsupported ones are refused later). */

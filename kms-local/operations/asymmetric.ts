@@ -22,14 +22,15 @@ function privateKeyOf(ctx: OpContext, key: KeyRecord): KeyObject {
 }
 
 /** node:crypto parameters for a KMS signing algorithm. */
-function signingParams(alg: string): { hash: string; padding?: number; saltLength?: number } {
+function signingParams(alg: string): { hash: string | null; padding?: number; saltLength?: number } {
+  if (alg === 'ED25519_SHA_512') return { hash: null } // Ed25519 hashes internally
   const hash = `sha${alg.slice(-3)}`
   if (alg.startsWith('RSASSA_PSS_')) return { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(-3)) / 8 }
   if (alg.startsWith('RSASSA_PKCS1_V1_5_')) return { hash, padding: constants.RSA_PKCS1_PADDING }
   return { hash }
 }
 
-function checkSigning(key: KeyRecord, req: Req, op: string): { hash: string; padding?: number; saltLength?: number } {
+function checkSigning(key: KeyRecord, req: Req, op: string): { hash: string | null; padding?: number; saltLength?: number } {
   requireUsage(key, 'SIGN_VERIFY', op)
   const alg = req.SigningAlgorithm as string
   if (!KEY_SPECS[key.spec]?.signing?.includes(alg)) {

@@ -375,6 +375,7 @@ describe('asymmetric keys: Sign, Verify, GetPublicKey, DeriveSharedSecret', () =
     ['ECC_NIST_P384', 'ECDSA_SHA_384'],
     ['ECC_NIST_P521', 'ECDSA_SHA_512'],
     ['ECC_SECG_P256K1', 'ECDSA_SHA_256'],
+    ['ECC_NIST_EDWARDS25519', 'ED25519_SHA_512'],
   ] as const
   for (const [spec, alg] of cases) {
     it(`${spec} ${alg}: the signature verifies with node:crypto and with KMS Verify`, async () => {
@@ -386,7 +387,7 @@ describe('asymmetric keys: Sign, Verify, GetPublicKey, DeriveSharedSecret', () =
       expect(pk).toMatchObject({ KeyId: arn, KeySpec: spec, KeyUsage: 'SIGN_VERIFY' })
       expect(pk.SigningAlgorithms).toContain(alg)
       const pub = createPublicKey({ key: Buffer.from(pk.PublicKey!), format: 'der', type: 'spki' })
-      const hash = `sha${alg.slice(-3)}`
+      const hash = alg === 'ED25519_SHA_512' ? null : `sha${alg.slice(-3)}`
       const opts = alg.startsWith('RSASSA_PSS') ? { key: pub, padding: 6, saltLength: 32 } : alg.startsWith('RSASSA') ? { key: pub, padding: 1 } : { key: pub }
       expect(verify(hash, msg, opts, Buffer.from(s.Signature!))).toBe(true)
       expect((await c.send(new VerifyCommand({ KeyId: arn, Message: msg, Signature: s.Signature, SigningAlgorithm: alg }))).SignatureValid).toBe(true)
