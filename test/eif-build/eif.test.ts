@@ -188,4 +188,18 @@ describe('hostile EIFs: each a typed error', async () => {
       { numRuns: 150 },
     )
   })
+  it('random header and section-table mutations (property)', async () => {
+    const small = (await build('small2.eif', [randomBytes(40), randomBytes(30)])).file
+    const secs = rawSections(small)
+    const hot = [...Array(548).keys(), ...secs.flatMap((s) => [...Array(12).keys()].map((i) => s.offset + i))]
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...hot), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), async (flips) => {
+        const b = Buffer.from(small)
+        for (const [i, v] of flips) b[i] = v
+        const code = await codeOf(fixCrc(b))
+        expect(code === 'ok' || (EIF_ERROR_CODES as readonly string[]).includes(code)).toBe(true)
+      }),
+      { numRuns: 200 },
+    )
+  })
 })

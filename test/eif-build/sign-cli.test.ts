@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
+import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
 import { decodeCbor } from '../../common/cbor.js'
 import { main } from '../../eif-build/main.js'
 import { buildEif } from '../../eif-build/build.js'
@@ -181,6 +183,29 @@ describe('signing (nitro-cli signer format)', () => {
     junk[secs[5].offset + 12] = 0x82 // array of 2, not 1
     writeFileSync(join(tmp.dir, 'junk.eif'), fixCrc(junk))
     await expect(verifyEif(join(tmp.dir, 'junk.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_MALFORMED' })
+  })
+})
+
+describe('signature section fuzzing', () => {
+  it('random mutations inside a real signature section: verified, or a typed error (property)', async () => {
+    const file = readFileSync(join(tmp.dir, 'signed.eif'))
+    const sig = rawSections(file)[5]
+    let i = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(sig.size - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), async (flips) => {
+        const b = Buffer.from(file)
+        for (const [at, v] of flips) b[sig.offset + 12 + at] = v
+        const p = join(tmp.dir, `sigfuzz-${i++ % 4}.eif`)
+        writeFileSync(p, fixCrc(b))
+        try {
+          await verifyEif(p)
+        } catch (e) {
+          expect(e).toBeInstanceOf(EifError)
+          expect(EIF_ERROR_CODES).toContain((e as EifError).code)
+        }
+      }),
+      { numRuns: 100 },
+    )
   })
 })
 
