@@ -73,6 +73,14 @@ describe('Recipient with simulator documents', () => {
     expect(open(r.CiphertextForRecipient!).toString()).toBe('attested secret')
   })
 
+  it('Decrypt of an RSA ENCRYPT_DECRYPT ciphertext with a Recipient', async () => {
+    const rsaKey = (await c.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.Arn!
+    const e = await c.send(new EncryptCommand({ KeyId: rsaKey, Plaintext: Buffer.from('rsa attested'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    const r = await c.send(new DecryptCommand({ CiphertextBlob: e.CiphertextBlob, KeyId: rsaKey, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', Recipient: recipient(doc) }))
+    expect(r.Plaintext).toBeUndefined()
+    expect(open(r.CiphertextForRecipient!).toString()).toBe('rsa attested')
+  })
+
   it('GenerateDataKeyPair: PrivateKeyPlaintext omitted; the envelope holds the PKCS#8 key of PublicKey', async () => {
     const r = await c.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', Recipient: recipient(doc) }))
     expect(r.PrivateKeyPlaintext).toBeUndefined()
