@@ -15,7 +15,7 @@ import { ConnectAbortedError, SocketError, VsockUnavailableError } from './error
 import type { ConnectionHandler, Listener, ListenSettings } from './listen.js'
 import { ConnectionSet } from './listen.js'
 import { errnoName, FAMILY_INET, FAMILY_UNIX, FAMILY_VSOCK, isNativeError, requireBinding, type VsockBinding } from './native.js'
-import { serverFromFd, socketFromFd, socketFromHandle, type PipeHandle } from './uv-pipe.js'
+import { pipeWrap, serverFromFd, socketFromFd, socketFromHandle, type PipeHandle } from './uv-pipe.js'
 
 /** @internal Validated connect options. */
 export interface VsockConnectSettings {
@@ -52,7 +52,7 @@ export function localCid(): number {
 /** True when AF_VSOCK sockets can be made here (addon loaded and a vsock socket opens). */
 export function vsockAvailable(): boolean {
   try {
-    const b = requireBinding('vsock')
+    const b = requireVsock('vsock')
     b.close(b.socket(FAMILY_VSOCK))
     return true
   } catch {
@@ -60,15 +60,26 @@ export function vsockAvailable(): boolean {
   }
 }
 
+/** The addon and Node's Pipe handle, or VsockUnavailableError naming what is missing. */
+function requireVsock(what: string): VsockBinding {
+  const b = requireBinding(what)
+  try {
+    pipeWrap()
+  } catch (e) {
+    throw new VsockUnavailableError(`${what}: AF_VSOCK is unavailable: ${(e as Error).message}`, { cause: e })
+  }
+  return b
+}
+
 /** @internal */
 export function connectVsock(a: VsockAddress, s: VsockConnectSettings): Promise<net.Socket> {
   const text = formatAddress(a)
-  return connectNative(requireBinding(text), { family: FAMILY_VSOCK, cid: a.cid, port: a.port }, text, s)
+  return connectNative(requireVsock(text), { family: FAMILY_VSOCK, cid: a.cid, port: a.port }, text, s)
 }
 
 /** @internal */
 export function listenVsock(a: VsockAddress, onConnection: ConnectionHandler, s: ListenSettings): Promise<Listener> {
-  return listenNative(requireBinding(formatAddress(a)), { family: FAMILY_VSOCK, cid: a.cid, port: a.port }, onConnection, s)
+  return listenNative(requireVsock(formatAddress(a)), { family: FAMILY_VSOCK, cid: a.cid, port: a.port }, onConnection, s)
 }
 
 /** What a vsock errno usually means, for the error message. */
@@ -83,7 +94,10 @@ const VSOCK_HINTS: Readonly<Record<string, string>> = {
 
 /** Turns an addon error into the bridge's error for `text`. */
 function toSocketError(e: unknown, text: string, family: number): Error {
-  if (!isNativeError(e)) return e instanceof Error ? e : new Error(String(e))
+  if (!isNativeError(e)) {
+    // Not an errno (a libuv handle refused the fd, say): still a typed error, cause kept.
+    return new SocketError('EIO', 'connect', text, { cause: e, message: `${text}: ${e instanceof Error ? e.message : String(e)}` })
+  }
   let code = errnoName(e.errno)
   if (e.syscall === 'socket' && family === FAMILY_VSOCK && (code === 'EAFNOSUPPORT' || code === 'EPROTONOSUPPORT')) {
     return new VsockUnavailableError(`${text}: this kernel has no AF_VSOCK support (no vsock transport, /dev/vsock missing)`, { cause: e })
@@ -171,7 +185,13 @@ export function connectNative(b: VsockBinding, target: NativeTarget, text: strin
         }
         local = safeName(() => b.getsockname(fd), family)
       }
-      const socket = socketFromFd(fd, s.allowHalfOpen)
+      let socket: net.Socket | number
+      try {
+        socket = socketFromFd(fd, s.allowHalfOpen)
+      } catch (e) {
+        fail(toSocketError(e, text, family))
+        return
+      }
       if (typeof socket === 'number') {
         fail(new SocketError(errnoName(socket), 'uv_pipe_open', text, { errno: -socket }))
         return
@@ -207,6 +227,7 @@ export function connectNative(b: VsockBinding, target: NativeTarget, text: strin
         onAbort()
         return
       }
+      // Runs from the addon's uv_poll callback: nothing may throw out of it.
       b.pollWritable(fd, (status) => {
         if (settled) return
         let err: number
@@ -284,7 +305,14 @@ export async function listenNative(b: VsockBinding, target: NativeTarget, onConn
     // Unix clients are unnamed: only vsock (and inet) peers have a name worth a syscall.
     const local = family === FAMILY_UNIX ? address : safeName(() => b.getsockname(client.fd), family)
     const remote = family === FAMILY_UNIX ? undefined : safeName(() => b.getpeername(client.fd), family)
-    const socket = socketFromHandle(client, s.allowHalfOpen)
+    let socket: net.Socket
+    try {
+      socket = socketFromHandle(client, s.allowHalfOpen)
+    } catch (e) {
+      client.close() // closes the accepted fd
+      s.onError(toSocketError(e, text, family))
+      return
+    }
     recordEndpoints(socket, { local, remote })
     set.accept(socket, s, onConnection)
   }
