@@ -186,10 +186,34 @@ function parseConditions(c: JsonValue, i: number): Condition[] {
   return out
 }
 
-/** IAM wildcard match (`*` any run, `?` one character). */
-function glob(pattern: string, value: string, ignoreCase: boolean): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, ignoreCase ? 'is' : 's')
-  return re.test(value)
+/**
+ * IAM wildcard match (`*` any run, `?` one character) in O(pattern × value) time: the classic
+ * two-pointer algorithm that only ever backtracks to the last `*`. A RegExp built from a policy
+ * would let a policy like `*a*a*a...` backtrack exponentially.
+ */
+export function glob(pattern: string, value: string, ignoreCase: boolean): boolean {
+  const p = ignoreCase ? pattern.toLowerCase() : pattern
+  const v = ignoreCase ? value.toLowerCase() : value
+  let pi = 0
+  let vi = 0
+  let star = -1
+  let mark = 0
+  while (vi < v.length) {
+    if (pi < p.length && (p[pi] === '?' || p[pi] === v[vi])) {
+      pi++
+      vi++
+    } else if (pi < p.length && p[pi] === '*') {
+      star = pi++
+      mark = vi
+    } else if (star >= 0) {
+      pi = star + 1
+      vi = ++mark
+    } else {
+      return false
+    }
+  }
+  while (pi < p.length && p[pi] === '*') pi++
+  return pi === p.length
 }
 
 function principalMatches(s: Statement, req: AuthzRequest): boolean {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { KMSClient, DescribeKeyCommand, ListAliasesCommand } from '@aws-sdk/client-kms'
 import { JsonSyntaxError, parseStrictJson } from '../../kms-local/json.js'
 import { encodeEncryptionContext } from '../../kms-local/ciphertext.js'
-import { attestationContext, evaluatePolicy, parsePolicy } from '../../kms-local/policy.js'
+import { attestationContext, evaluatePolicy, glob, parsePolicy } from '../../kms-local/policy.js'
 import { KmsError } from '../../kms-local/errors.js'
 import { Store } from '../../kms-local/store.js'
 import { applySeed } from '../../kms-local/seed.js'
@@ -121,6 +121,21 @@ describe('policy', () => {
       [{ StringNotEquals: { 'kms:RecipientAttestation:PCR0': 'x' } }, [], 'Allow'],
     ]
     for (const [c, ctx, want] of cases) expect({ c, got: evaluatePolicy(cond(c), req('kms:Decrypt', ctx)) }).toEqual({ c, got: want })
+  })
+
+  it('glob: IAM wildcards, agreeing with a reference RegExp, linear on hostile patterns', () => {
+    const ref = (p: string, v: string): boolean => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's').test(v)
+    fc.assert(
+      fc.property(fc.stringMatching(/^[ab*?]{0,8}$/), fc.stringMatching(/^[ab]{0,10}$/), (p, v) => {
+        expect(glob(p, v, false)).toBe(ref(p, v))
+      }),
+      { numRuns: 3000 },
+    )
+    expect(glob('kms:Generate*', 'kms:GenerateDataKey', false)).toBe(true)
+    expect(glob('KMS:generate*', 'kms:GenerateDataKey', true)).toBe(true)
+    expect(glob('kms:Decrypt', 'kms:Decrypt2', false)).toBe(false)
+    // As a backtracking RegExp this never finishes (the suite's timeout would fail it).
+    expect(glob(`${'*a'.repeat(2000)}b`, 'a'.repeat(100), false)).toBe(false)
   })
 
   it('refuses what it cannot evaluate, with MalformedPolicyDocumentException', () => {
