@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { EXIT_OK, EXIT_USAGE, UsageError, parse, reportError, type Io, type Main } from '../common/cli.js'
 import { createLogger, type Logger } from '../common/log.js'
+import { parseAddress } from '../vsock-bridge/index.js'
 import { KmsLocalError } from './errors.js'
 import { startKmsLocal, type KmsLocal } from './index.js'
 import { isJsonObject, parseStrictJson } from './json.js'
@@ -23,7 +24,8 @@ and CiphertextForRecipient has KMS's exact CMS byte layout.
 
 Options:
   --listen <address>         tcp://host:port, unix:/path or vsock://cid:port
-                             (default tcp://127.0.0.1:4566; port 0 picks a free one)
+                             (default tcp://127.0.0.1:4566; port 0 picks a free one). With the
+                             development credentials TCP is loopback only
   --data-dir <dir>           keep keys in <dir> (SQLite, WAL; master.key 0600 created on first
                              start). Default: in memory, lost on exit
   --region <region>          default us-east-1
@@ -96,6 +98,12 @@ export async function runCommand(argv: string[], io: Io, signal: AbortSignal, lo
     maxAgeMs = Number(values['max-age'])
     if (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 0) throw new UsageError('--max-age must be a non-negative integer (ms)')
   }
+  const listenAddress = values.listen ?? 'tcp://127.0.0.1:4566'
+  const parsed = parseAddress(listenAddress, { allowPortZero: true })
+  // The development secrets are public: never accept them from the network.
+  if (values.credentials === undefined && parsed.kind === 'tcp' && !['127.0.0.1', '::1', 'localhost'].includes(parsed.host)) {
+    throw new UsageError(`refusing to listen on ${listenAddress} with the public development credentials; pass --credentials <file>`)
+  }
   const credentials = values.credentials !== undefined ? readCredentials(values.credentials) : devCredentials(values.account)
   const trustRoots = (values['trust-root'] ?? []).map((f) => {
     try {
@@ -107,7 +115,7 @@ export async function runCommand(argv: string[], io: Io, signal: AbortSignal, lo
   const log = logger ?? createLogger('kms-local')
   const dataDir = values['data-dir'] ?? ':memory:'
   const kms: KmsLocal = await startKmsLocal({
-    listen: values.listen ?? 'tcp://127.0.0.1:4566',
+    listen: listenAddress,
     dataDir,
     ...(values.region !== undefined ? { region: values.region } : {}),
     credentials,
