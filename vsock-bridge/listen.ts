@@ -44,7 +44,10 @@ export interface ListenOptions {
   onError?: (e: Error) => void
 }
 
-/** Called once per accepted connection; the socket is the callback's to use and close. */
+/**
+ * Called once per accepted connection; the socket is the callback's to use and close. If it
+ * throws or returns a rejected promise, the socket is destroyed and `onError` told.
+ */
 export type ConnectionHandler = (socket: net.Socket) => void
 
 /**
@@ -122,18 +125,23 @@ export class ConnectionSet {
     }
     this.#open.add(socket)
     socket.on('close', this.#onClose)
-    try {
-      onConnection(socket)
-    } catch (e) {
+    const failed = (e: unknown): void => {
       socket.destroy()
       settings.onError(e instanceof Error ? e : new Error(String(e)))
+    }
+    try {
+      // An async handler's rejection is handled like a throw, never left unhandled.
+      const r: unknown = onConnection(socket)
+      if (r instanceof Promise) r.catch(failed)
+    } catch (e) {
+      failed(e)
     }
   }
 
   close(stop: () => Promise<void>, graceMs: number | undefined): Promise<void> {
     if (this.#closing !== undefined) return this.#closing
     const grace = graceMs ?? 0
-    if (!Number.isInteger(grace) || grace < 0 || grace > 2 ** 31 - 1) throw new RangeError('graceMs must be a non-negative integer')
+    if (!Number.isInteger(grace) || grace < 0 || grace > 2 ** 31 - 1) return Promise.reject(new RangeError('graceMs must be an integer in 0..2147483647'))
     this.#closing = (async () => {
       await stop()
       const all = [...this.#open].map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))

@@ -145,4 +145,27 @@ describe('connect/listen over tcp and unix', () => {
     expect(count()).toBe(before)
     await l.close()
   })
+
+  it('a throwing or rejecting handler destroys its connection and reports to onError', async () => {
+    const errors: string[] = []
+    let n = 0
+    const l = await listen(
+      'tcp://127.0.0.1:0',
+      async (s) => {
+        s.on('error', () => {})
+        if (n++ % 2 === 0) throw new Error('sync-ish throw before any await')
+        await new Promise((r) => setImmediate(r))
+        throw new Error('after an await')
+      },
+      { onError: (e) => errors.push(e.message) },
+    )
+    for (let i = 0; i < 2; i++) {
+      const s = await connect(l.address)
+      s.on('error', () => {})
+      await new Promise((r) => s.once('close', r))
+    }
+    expect(errors.sort()).toEqual(['after an await', 'sync-ish throw before any await'])
+    await l.close()
+    await expect(l.close({ graceMs: -1 })).resolves.toBeUndefined() // the same promise once closing
+  })
 })
