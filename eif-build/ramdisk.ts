@@ -5,7 +5,8 @@
  *
  * - bootstrap: `dev/` (0755), `init` (0755), `nsm.ko` (0755), all root-owned at linuxkit's
  *   default time 2017-04-18T16:30:00Z;
- * - customer: `rootfs`, the image's files renamed `rootfs/<path>` (directories with docker's
+ * - customer: `rootfs`, the image's files as `docker export` of a container shows them (with
+ *   docker's init layer: see docker-export.ts) renamed `rootfs/<path>` (directories with docker's
  *   trailing `/`), linuxkit's fix-ups (`.dockerenv`, `Dockerfile`, `dev/console`, `etc/hostname`
  *   dropped; `etc/hosts` replaced; `etc/resolv.conf` a symlink; fixed time on the "touch" paths,
  *   missing ones added), then `rootfs` again, `rootfs/{dev,run,sys,var,proc,tmp}`, `cmd`, `env`.
@@ -16,6 +17,7 @@
  */
 import { posix } from 'node:path'
 import { CpioWriter, type CpioEntry } from './cpio.js'
+import { withDockerInitLayer } from './docker-export.js'
 import { fail } from './errors.js'
 import type { RootfsEntry } from './rootfs.js'
 import { bufferSource, type DataSource } from './source.js'
@@ -86,6 +88,11 @@ export interface CustomerRamdiskOptions {
   cmd: string[]
   env: string[]
   hardlinks?: HardlinkMode
+  /**
+   * Overlay docker's container init layer first, as `docker export` (and so nitro-cli) does
+   * (default true). Without it, linuxkit's fix-ups add the missing paths at the end instead.
+   */
+  dockerInitLayer?: boolean
   /** Called after each rootfs entry, for progress. */
   onEntry?: () => void
 }
@@ -100,8 +107,9 @@ export async function writeCustomerRamdisk(out: Out, rootfs: AsyncIterable<Rootf
   await w.add(fixed('rootfs', 'dir', 0o755))
   const touched = new Set<string>()
   const firstOfInode = new Map<unknown, { name: string; ino: number }>()
+  const entries = opts.dockerInitLayer === false ? rootfs : withDockerInitLayer(rootfs)
   // Sources list each path once by construction (a directory walk, or a tree's map keys).
-  for await (const e of rootfs) {
+  for await (const e of entries) {
     const key = e.type === 'dir' ? `${e.path}/` : e.path
     opts.onEntry?.()
     if (EXCLUDE.has(key)) continue

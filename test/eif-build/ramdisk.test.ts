@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { parseCpio } from '../../eif-build/cpio.js'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
 import { LINUXKIT_HOSTS, LINUXKIT_MTIME, writeBootstrapRamdisk, writeCustomerRamdisk, type HardlinkMode } from '../../eif-build/ramdisk.js'
-import { directoryRootfs } from '../../eif-build/rootfs.js'
+import { compareWalkOrder, withDockerInitLayer } from '../../eif-build/docker-export.js'
+import { directoryRootfs, type RootfsEntry } from '../../eif-build/rootfs.js'
 import { bufferSource } from '../../eif-build/source.js'
 import { tempDir } from './helpers.js'
 
@@ -162,15 +163,24 @@ describe('customer ramdisk from a directory, unpacked by GNU cpio -idm', () => {
     expect(readlinkSync(join(dir, 'rootfs/etc/mtab'))).toBe('/proc/mounts')
   })
 
-  it('entry order and names follow docker export + linuxkit', async () => {
+  it('entry order and names follow docker export (with its init layer) + linuxkit', async () => {
     const names = parseCpio(await customer(src, 'symlink')).map((e) => e.name)
-    expect(names.slice(0, 8)).toEqual(['rootfs', 'rootfs/data/', 'rootfs/data/b', 'rootfs/data/empty', 'rootfs/data/name with spaces é', 'rootfs/home/', 'rootfs/home/app/', 'rootfs/home/app/.cache/'])
-    expect(names.slice(-19)).toEqual([
+    expect(names.slice(0, 16)).toEqual([
+      'rootfs', 'rootfs/data/', 'rootfs/data/b', 'rootfs/data/empty', 'rootfs/data/name with spaces é',
+      // docker's init layer in walk position (.dockerenv, dev/console, etc/hostname dropped by linuxkit)
+      'rootfs/dev/', 'rootfs/dev/pts/', 'rootfs/dev/shm/', 'rootfs/etc/', 'rootfs/etc/hosts', 'rootfs/etc/mtab', 'rootfs/etc/resolv.conf',
+      'rootfs/home/', 'rootfs/home/app/', 'rootfs/home/app/.cache/', 'rootfs/home/app/config.json',
+    ])
+    expect(names.slice(-9)).toEqual(['rootfs', 'rootfs/dev', 'rootfs/run', 'rootfs/sys', 'rootfs/var', 'rootfs/proc', 'rootfs/tmp', 'cmd', 'env'])
+    expect(names.slice(-17, -9)).toEqual(['rootfs/proc/', 'rootfs/sys/', 'rootfs/usr/', 'rootfs/usr/bin/', 'rootfs/usr/bin/b-abs', 'rootfs/usr/bin/b-hard', 'rootfs/usr/bin/b-rel', 'rootfs/usr/bin/tool'])
+  })
+
+  it('without the init layer, linuxkit adds the missing touch paths at the end, sorted', async () => {
+    const b = await collect((out) => writeCustomerRamdisk(out, directoryRootfs(src), { cmd: ['/x'], env: [], dockerInitLayer: false }))
+    const names = parseCpio(b).map((e) => e.name)
+    expect(names.slice(-19, -9)).toEqual([
       'rootfs/usr/bin/tool',
-      // linuxkit `touch` entries missing from the image, sorted
       'rootfs/dev', 'rootfs/dev/pts', 'rootfs/dev/shm', 'rootfs/etc', 'rootfs/etc/hosts', 'rootfs/etc/mtab', 'rootfs/etc/resolv.conf', 'rootfs/proc', 'rootfs/sys',
-      // nitro-cli's `files:` (with the parent `rootfs` emitted again)
-      'rootfs', 'rootfs/dev', 'rootfs/run', 'rootfs/sys', 'rootfs/var', 'rootfs/proc', 'rootfs/tmp', 'cmd', 'env',
     ])
   })
 
@@ -253,5 +263,28 @@ describe('cpio reader', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('docker init layer overlay', () => {
+  it('orders paths as a depth-first walk, and the init layer wins where both have a path', async () => {
+    expect(compareWalkOrder('a/b', 'a-b')).toBeLessThan(0) // plain string order would say the opposite
+    expect('a/b' < 'a-b').toBe(false)
+    const image: RootfsEntry[] = [
+      { path: 'etc', type: 'dir', perm: 0o700, uid: 5, gid: 5, mtime: 9 },
+      { path: 'etc/hosts', type: 'dir', perm: 0o700, uid: 5, gid: 5, mtime: 9 },
+      { path: 'etc/hosts/inner', type: 'file', perm: 0o600, uid: 5, gid: 5, mtime: 9 },
+      { path: 'etc/passwd', type: 'file', perm: 0o644, uid: 0, gid: 0, mtime: 9 },
+      { path: 'zzz', type: 'file', perm: 0o644, uid: 0, gid: 0, mtime: 9 },
+    ]
+    const out: RootfsEntry[] = []
+    for await (const e of withDockerInitLayer(image)) out.push(e)
+    expect(out.map((e) => e.path)).toEqual([
+      '.dockerenv', 'dev', 'dev/console', 'dev/pts', 'dev/shm', 'etc', 'etc/hostname', 'etc/hosts', 'etc/mtab', 'etc/passwd', 'etc/resolv.conf', 'proc', 'sys', 'zzz',
+    ])
+    const byPath = new Map(out.map((e) => [e.path, e]))
+    expect(byPath.get('etc')).toMatchObject({ type: 'dir', perm: 0o755, uid: 0, gid: 0 })
+    expect(byPath.get('etc/hosts')).toMatchObject({ type: 'file', perm: 0o755 })
+    expect(byPath.get('etc/passwd')).toMatchObject({ perm: 0o644, mtime: 9 })
   })
 })
