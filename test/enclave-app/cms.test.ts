@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
@@ -65,6 +68,35 @@ describe('decryptRecipientEnvelope', () => {
   it('rejects a non-RSA or public key as programmer misuse', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
     expect(() => decryptRecipientEnvelope(fixture('synthetic-kms-shaped.ber'), ec)).toThrow(TypeError)
+  })
+})
+
+describe('envelopes made by openssl cms -encrypt (an independent producer)', () => {
+  it('v2 with -keyid (OAEP-SHA256 with absent hash parameters, DER, primitive content) decrypts; v0 issuerAndSerialNumber (LocalStack shape) is refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cms-openssl-'))
+    try {
+      const keyPath = join(dir, 'key.pem')
+      const certPath = join(dir, 'cert.pem')
+      const msgPath = join(dir, 'msg.bin')
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
+      execFileSync('openssl', ['req', '-x509', '-key', keyPath, '-out', certPath, '-subj', '/CN=recipient', '-days', '1'], { stdio: 'ignore' })
+      const msg = Buffer.from(Array.from({ length: 100 }, (_, i) => i))
+      writeFileSync(msgPath, msg)
+      const oaep = ['-aes256', '-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256', '-keyopt', 'rsa_mgf1_md:sha256']
+      const v2 = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-in', msgPath, '-outform', 'DER', '-recip', certPath, '-keyid', ...oaep])
+      const env = parseRecipientEnvelope(v2)
+      expect(env.contentEncoding).toBe('primitive')
+      expect(env.subjectKeyIdentifier).toHaveLength(20)
+      expect(decryptRecipientEnvelope(v2, privateKey)).toEqual(msg)
+      const v0 = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-in', msgPath, '-outform', 'DER', '-recip', certPath, ...oaep])
+      expect(() => parseRecipientEnvelope(v0)).toThrow(expect.objectContaining({ code: 'ERR_CMS_UNSUPPORTED' }))
+      // PKCS#1 v1.5 key transport instead of OAEP.
+      const v15 = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-in', msgPath, '-outform', 'DER', '-recip', certPath, '-keyid', '-aes256'])
+      expect(() => parseRecipientEnvelope(v15)).toThrow(expect.objectContaining({ code: 'ERR_CMS_UNSUPPORTED' }))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
