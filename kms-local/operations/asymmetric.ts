@@ -5,6 +5,7 @@
 import { constants, createPrivateKey, createPublicKey, diffieHellman, sign, verify, type KeyObject } from 'node:crypto'
 import { kms } from '../errors.js'
 import { KEY_SPECS } from '../keyspec.js'
+import { HASH_BYTES, signDigest, verifyDigest } from '../rsa-digest.js'
 import type { Value } from '../schema.js'
 import type { KeyRecord } from '../store.js'
 import { authorizeKey, checkGrantTokens, dryRun, keyArn, requireEnabled, requireUsage, resolveKey, type OpContext } from '../context.js'
@@ -22,7 +23,7 @@ function privateKeyOf(ctx: OpContext, key: KeyRecord): KeyObject {
 }
 
 /** node:crypto parameters for a KMS signing algorithm. */
-function signingParams(alg: string): { hash: string | null; padding?: number; saltLength?: number } {
+function signingParams(alg: string): Omit<SigningParams, 'digest'> {
   if (alg === 'ED25519_SHA_512') return { hash: null } // Ed25519 hashes internally
   const hash = `sha${alg.slice(-3)}`
   if (alg.startsWith('RSASSA_PSS_')) return { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(-3)) / 8 }
@@ -30,16 +31,30 @@ function signingParams(alg: string): { hash: string | null; padding?: number; sa
   return { hash }
 }
 
-function checkSigning(key: KeyRecord, req: Req, op: string): { hash: string | null; padding?: number; saltLength?: number } {
+interface SigningParams {
+  hash: string | null
+  padding?: number
+  saltLength?: number
+  /** MessageType DIGEST (RSA only). */
+  digest: boolean
+}
+
+function checkSigning(key: KeyRecord, req: Req, op: string): SigningParams {
   requireUsage(key, 'SIGN_VERIFY', op)
   const alg = req.SigningAlgorithm as string
   if (!KEY_SPECS[key.spec]?.signing?.includes(alg)) {
     throw kms('InvalidKeyUsageException', `Signing algorithm ${alg} is not valid for ${keyArn(key)} (key spec ${key.spec}).`)
   }
   const type = (req.MessageType ?? 'RAW') as string
-  // node:crypto signs messages, not precomputed digests; refusing is honest, emulating is not.
-  if (type !== 'RAW') throw kms('UnsupportedOperationException', `kms-local supports MessageType RAW only, not ${type}.`)
-  return signingParams(alg)
+  const p = signingParams(alg)
+  if (type === 'RAW') return { ...p, digest: false }
+  // node:crypto cannot sign a precomputed digest with ECDSA; RSA encodings are done in rsa-digest.ts.
+  if (type !== 'DIGEST' || !alg.startsWith('RSASSA_')) {
+    throw kms('UnsupportedOperationException', `kms-local supports MessageType ${type} only with RSA signing algorithms.`)
+  }
+  const message = req.Message as Buffer
+  if (message.length !== HASH_BYTES[p.hash!]) throw kms('ValidationException', `Digest is invalid length for algorithm ${alg}.`)
+  return { ...p, digest: true }
 }
 
 export async function signOp(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
@@ -49,7 +64,10 @@ export async function signOp(req: Req, ctx: OpContext): Promise<Record<string, u
   requireEnabled(key)
   const p = checkSigning(key, req, 'Sign')
   dryRun(req.DryRun)
-  const signature = sign(p.hash, req.Message as Buffer, { key: privateKeyOf(ctx, key), padding: p.padding, saltLength: p.saltLength, dsaEncoding: 'der' })
+  const priv = privateKeyOf(ctx, key)
+  const signature = p.digest
+    ? signDigest(priv, p.hash!, p.padding === constants.RSA_PKCS1_PSS_PADDING, req.Message as Buffer)
+    : sign(p.hash, req.Message as Buffer, { key: priv, padding: p.padding, saltLength: p.saltLength, dsaEncoding: 'der' })
   return { KeyId: keyArn(key), Signature: signature, SigningAlgorithm: req.SigningAlgorithm }
 }
 
@@ -63,7 +81,9 @@ export async function verifyOp(req: Req, ctx: OpContext): Promise<Record<string,
   const pub = createPublicKey(privateKeyOf(ctx, key))
   let ok = false
   try {
-    ok = verify(p.hash, req.Message as Buffer, { key: pub, padding: p.padding, saltLength: p.saltLength, dsaEncoding: 'der' }, req.Signature as Buffer)
+    ok = p.digest
+      ? verifyDigest(pub, p.hash!, p.padding === constants.RSA_PKCS1_PSS_PADDING, req.Message as Buffer, req.Signature as Buffer)
+      : verify(p.hash, req.Message as Buffer, { key: pub, padding: p.padding, saltLength: p.saltLength, dsaEncoding: 'der' }, req.Signature as Buffer)
   } catch {
     ok = false
   }

@@ -396,6 +396,38 @@ describe('asymmetric keys: Sign, Verify, GetPublicKey, DeriveSharedSecret', () =
     })
   }
 
+  it('RSA over a precomputed digest (MessageType DIGEST): interchangeable with RAW, checked by node:crypto', async () => {
+    const { createHash } = await import('node:crypto')
+    for (const [spec, alg] of [
+      ['RSA_2048', 'RSASSA_PSS_SHA_256'],
+      ['RSA_2048', 'RSASSA_PKCS1_V1_5_SHA_256'],
+      ['RSA_3072', 'RSASSA_PSS_SHA_384'],
+      ['RSA_4096', 'RSASSA_PSS_SHA_512'],
+      ['RSA_4096', 'RSASSA_PKCS1_V1_5_SHA_512'],
+    ] as const) {
+      const { arn } = await newKey({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY' })
+      const pub = createPublicKey({ key: Buffer.from((await c.send(new GetPublicKeyCommand({ KeyId: arn }))).PublicKey!), format: 'der', type: 'spki' })
+      const hash = `sha${alg.slice(-3)}`
+      const pss = alg.includes('PSS')
+      const opts = pss ? { key: pub, padding: 6, saltLength: Number(alg.slice(-3)) / 8 } : { key: pub, padding: 1 }
+      const msg = Buffer.from(`digest test ${alg}`)
+      const digest = createHash(hash).update(msg).digest()
+      const s = await c.send(new SignCommand({ KeyId: arn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: alg }))
+      expect({ alg, ok: verify(hash, msg, opts, Buffer.from(s.Signature!)) }).toEqual({ alg, ok: true })
+      expect((await c.send(new VerifyCommand({ KeyId: arn, Message: msg, MessageType: 'RAW', Signature: s.Signature, SigningAlgorithm: alg }))).SignatureValid).toBe(true)
+      const raw = await c.send(new SignCommand({ KeyId: arn, Message: msg, SigningAlgorithm: alg }))
+      expect((await c.send(new VerifyCommand({ KeyId: arn, Message: digest, MessageType: 'DIGEST', Signature: raw.Signature, SigningAlgorithm: alg }))).SignatureValid).toBe(true)
+      expect(Buffer.from(raw.Signature!)).toHaveLength(Number(spec.slice(4)) / 8)
+      const bad = Buffer.from(raw.Signature!)
+      bad[bad.length - 1] ^= 1
+      expect((await failure(c.send(new VerifyCommand({ KeyId: arn, Message: digest, MessageType: 'DIGEST', Signature: bad, SigningAlgorithm: alg })))).name).toBe('KMSInvalidSignatureException')
+      const other = createHash(hash).update('other').digest()
+      expect((await failure(c.send(new VerifyCommand({ KeyId: arn, Message: other, MessageType: 'DIGEST', Signature: raw.Signature, SigningAlgorithm: alg })))).name).toBe('KMSInvalidSignatureException')
+      const f = await failure(c.send(new SignCommand({ KeyId: arn, Message: digest.subarray(1), MessageType: 'DIGEST', SigningAlgorithm: alg })))
+      expect(f).toMatchObject({ name: 'ValidationException', message: `Digest is invalid length for algorithm ${alg}.` })
+    }
+  })
+
   it('wrong algorithm, wrong usage, DIGEST, symmetric keys', async () => {
     const { arn } = await newKey({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })
     expect((await failure(c.send(new SignCommand({ KeyId: arn, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_384' })))).name).toBe('InvalidKeyUsageException')

@@ -163,6 +163,31 @@ describe('policy', () => {
   })
 })
 
+describe('RSA digest signatures (rsa-digest.ts)', () => {
+  it('PSS and PKCS#1 v1.5 over a digest agree with node:crypto over the message, both ways', async () => {
+    const { createHash, generateKeyPairSync, sign, verify, constants } = await import('node:crypto')
+    const { signDigest, verifyDigest } = await import('../../kms-local/rsa-digest.js')
+    for (const bits of [2048, 2049, 3072]) {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits })
+      for (const hash of ['sha256', 'sha384', 'sha512']) {
+        for (const pss of [true, false]) {
+          const msg = Buffer.from(`m ${bits} ${hash} ${pss}`)
+          const d = createHash(hash).update(msg).digest()
+          const opts = pss ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: d.length } : { padding: constants.RSA_PKCS1_PADDING }
+          expect(verify(hash, msg, { key: publicKey, ...opts }, signDigest(privateKey, hash, pss, d))).toBe(true)
+          const theirs = sign(hash, msg, { key: privateKey, ...opts })
+          expect(verifyDigest(publicKey, hash, pss, d, theirs)).toBe(true)
+          expect(verifyDigest(publicKey, hash, !pss, d, theirs)).toBe(false)
+          const flipped = Buffer.from(theirs)
+          flipped[10] ^= 0x40
+          expect(verifyDigest(publicKey, hash, pss, d, flipped)).toBe(false)
+          expect(verifyDigest(publicKey, hash, pss, d, theirs.subarray(1))).toBe(false)
+        }
+      }
+    }
+  })
+})
+
 describe('seed file and CLI', () => {
   it('seeds keys and aliases idempotently; refuses unknown fields', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kms-local-seed-'))
