@@ -36,7 +36,9 @@ export async function serveHttp(
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     else socket.destroy()
   })
-  const listener = await listen(address, (socket) => server.emit('connection', socket), {
+  const listener = await listen(address, (socket) => {
+    server.emit('connection', socket)
+  }, {
     maxConnections: opts.maxConnections ?? 64,
     onError: opts.onError,
   })

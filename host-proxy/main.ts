@@ -16,6 +16,8 @@ import type { LookupFn } from './resolver.js'
 import { HostProxy } from './server.js'
 
 const COMMAND = 'nitro-recipient proxy'
+/** Longest a log line waits in the batch before it is written. */
+const LOG_FLUSH_MS = 250
 /** vsock-proxy's default allowlist file. */
 export const VSOCK_PROXY_DEFAULT_CONFIG = '/etc/nitro_enclaves/vsock-proxy.yaml'
 
@@ -173,41 +175,51 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
   if (config.routes.length === 0 && config.credentials === null) {
     throw new ConfigError('routes', 'no routes and no credential endpoint: nothing to serve', { file })
   }
-  // Asynchronous writes to stderr: a per-connection log line must not cost the relay a blocking
-  // write(2). Pending lines are flushed before the process exits on its own after shutdown.
-  const destination = io === processIo ? pino.destination({ dest: 2, sync: false }) : io.stderr
-  const logger = createLogger('host-proxy', { level: cli.logLevel, destination })
-  const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
-  const signals = opts.signals ?? process
-  let reloading = Promise.resolve()
-  const onHup = (): void => {
-    reloading = reloading.then(async () => {
-      try {
-        await proxy.reload(await load())
-      } catch (e) {
-        // A bad new config leaves the running one in place.
-        logger.error({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code }, 'reload failed; keeping the previous configuration')
-      }
-    })
-  }
-  let onTerm: () => void = () => {}
-  let onInt: () => void = () => {}
-  const stopped = new Promise<void>((resolve) => {
-    const onStop = (signal: string): void => {
-      signals.removeListener('SIGTERM', onTerm)
-      signals.removeListener('SIGINT', onInt)
-      logger.info({ signal }, 'signal received')
-      void reloading.then(() => proxy.shutdown()).then(resolve)
+  // Asynchronous, batched writes to stderr: a per-connection log line must not cost the relay a
+  // write(2) of its own. Lines wait at most LOG_FLUSH_MS (or 4 KiB) and are flushed at shutdown.
+  const boom = io === processIo ? pino.destination({ dest: 2, sync: false, minLength: 4096 }) : null
+  const flusher = boom === null ? null : setInterval(() => boom.flush(), LOG_FLUSH_MS).unref()
+  const logger = createLogger('host-proxy', { level: cli.logLevel, destination: boom ?? io.stderr })
+  try {
+    const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
+    const signals = opts.signals ?? process
+    let reloading = Promise.resolve()
+    const onHup = (): void => {
+      reloading = reloading.then(async () => {
+        try {
+          await proxy.reload(await load())
+        } catch (e) {
+          // A bad new config leaves the running one in place.
+          logger.error({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code }, 'reload failed; keeping the previous configuration')
+        }
+      })
     }
-    onTerm = () => onStop('SIGTERM')
-    onInt = () => onStop('SIGINT')
-  })
-  signals.on('SIGTERM', onTerm)
-  signals.on('SIGINT', onInt)
-  signals.on('SIGHUP', onHup)
-  opts.onStarted?.(proxy)
-  await stopped
-  signals.removeListener('SIGHUP', onHup)
+    let onTerm: () => void = () => {}
+    let onInt: () => void = () => {}
+    const stopped = new Promise<void>((resolve) => {
+      const onStop = (signal: string): void => {
+        signals.removeListener('SIGTERM', onTerm)
+        signals.removeListener('SIGINT', onInt)
+        logger.info({ signal }, 'signal received')
+        void reloading.then(() => proxy.shutdown()).then(resolve)
+      }
+      onTerm = () => onStop('SIGTERM')
+      onInt = () => onStop('SIGINT')
+    })
+    signals.on('SIGTERM', onTerm)
+    signals.on('SIGINT', onInt)
+    signals.on('SIGHUP', onHup)
+    opts.onStarted?.(proxy)
+    await stopped
+    signals.removeListener('SIGHUP', onHup)
+  } finally {
+    if (flusher !== null) clearInterval(flusher)
+    try {
+      boom?.flushSync()
+    } catch {
+      // An async write still in flight finishes on its own before the process exits.
+    }
+  }
   return EXIT_OK
 }
 

@@ -8,9 +8,10 @@
  *
  * Memory per connection is bounded by backpressure. Client -> target goes through `pipe`, which
  * stops reading the client while the target's write buffer is above its high-water mark (one
- * 64 KiB read chunk plus two 16 KiB buffers at most). Target -> client reads into a fixed
- * 256 KiB buffer and stops reading until the client has taken it all. A client that never reads
- * therefore holds at most that buffer, and is closed by the idle timeout once nothing moves.
+ * 64 KiB read chunk plus two 16 KiB buffers at most). Target -> client reads into one buffer
+ * (16 KiB, then 256 KiB once data flows in bulk) and stops reading until the client has taken
+ * it all. A client that never reads therefore holds at most that buffer, and is closed by the
+ * idle timeout once nothing moves.
  * @module
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
@@ -20,8 +21,10 @@ import type { IpFamily } from './config.js'
 import { ConnectFailedError, ConnectTimeoutError, HostProxyError } from './errors.js'
 import type { TargetResolver } from './resolver.js'
 
-/** Read buffer for the target -> client direction, per connection (256 KiB: fewer syscalls). */
+/** Read buffer for the target -> client direction once data flows in bulk (fewer syscalls). */
 export const READ_BUFFER_BYTES = 256 * 1024
+/** The first read buffer of a connection; most KMS answers fit. */
+const SMALL_READ_BUFFER_BYTES = 16 * 1024
 
 /** Why a relayed connection ended; a log field and a metric label. */
 export type CloseReason =
@@ -80,7 +83,7 @@ interface ConnectAttempt {
   cancelled: boolean
   socket: Socket | null
   /** How the upstream socket reads (see {@link relay}). */
-  onread: { buffer: Buffer; callback: (n: number, buf: Uint8Array) => boolean }
+  onread: { buffer: () => Buffer; callback: (n: number, buf: Uint8Array) => boolean }
 }
 
 /**
@@ -156,12 +159,15 @@ function reasonFor(e: unknown): CloseReason {
  */
 export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistEntry, resolver: TargetResolver): RelayHandle {
   const started = Date.now()
-  // Target -> client, the direction that carries bulk data, reads into one buffer per
-  // connection (no allocation, no stream queue per chunk) and writes it straight to the client.
-  // The buffer is reused only once the kernel has taken all of it: a write that completes
+  // Target -> client, the direction that carries bulk data, reads into a buffer of ours (no
+  // allocation, no stream queue per chunk) and writes the slice straight to the client. The
+  // buffer is reused only once the kernel has taken all of it: a write that completes
   // synchronously leaves writableLength at 0; otherwise reading pauses until the write's
-  // callback. Untouched pages of the buffer are never resident, so idle connections cost little.
+  // callback. It starts small, so short request/response connections allocate little, and is
+  // replaced by a large one the first time a read fills it (net calls `buffer` after each read
+  // for the next one; a buffer still referenced by a pending write is simply left to the GC).
   let paused = false
+  let readBuf = Buffer.allocUnsafe(SMALL_READ_BUFFER_BYTES)
   const resumeUpstream = (err?: Error | null): void => {
     if (paused && (err === null || err === undefined)) {
       paused = false
@@ -169,9 +175,10 @@ export function relay(client: ClientStream, route: RelayRoute, entry: AllowlistE
     }
   }
   const onread = {
-    buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+    buffer: () => readBuf,
     callback: (n: number, buf: Uint8Array): boolean => {
       client.write((buf as Buffer).subarray(0, n), resumeUpstream)
+      if (n === readBuf.length && readBuf.length < READ_BUFFER_BYTES) readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES)
       if (client.writableLength === 0) return true
       paused = true
       return false
