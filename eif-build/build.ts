@@ -132,7 +132,7 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
       dockerInfo: info ? sortKeys(info.config) : null,
       customMetadata: null,
     })
-    const rootfs: AsyncIterable<RootfsEntry> | Iterable<RootfsEntry> = image ? image.tree.entries() : directoryRootfs(o.rootfs.path)
+    const rootfs: Iterable<RootfsEntry> = image ? image.tree.entries() : directoryRootfs(o.rootfs.path)
     const res = await writeEif(o.output, {
       kernel,
       cmdline,

@@ -160,8 +160,11 @@ export class CpioWriter {
     return undefined
   }
 
-  /** Appends one entry (header, name, data, padding). */
-  async add(e: CpioEntry): Promise<void> {
+  /**
+   * Appends one entry (header, name, data, padding). Returns a promise only when the staging
+   * buffer had to be flushed; callers `const p = w.add(e); if (p) await p`.
+   */
+  add(e: CpioEntry): Promise<void> | undefined {
     if (this.finished) throw new TypeError('CpioWriter: add after finish')
     const name = e.name
     if (name.length === 0 || name.includes('\0') || Buffer.byteLength(name) > MAX_NAME_BYTES) {
@@ -183,35 +186,51 @@ export class CpioWriter {
     const ino = e.ino ?? this.ino
     this.ino++
     const nlink = e.nlink ?? (e.type === 'dir' ? 2 : 1)
-    const h = this.header(name, TYPE_BITS[e.type] | e.perm, u32(e.uid, 'uid', name), u32(e.gid, 'gid', name), nlink, u32(e.mtime, 'mtime', name), size, ino)
-    if (h) await h
-    if (link !== null) {
-      const w = this.put(link)
-      if (w) await w
-    } else if (size > 0 && e.data !== undefined) {
-      await this.copySource(e.data, name)
+    const body = (): Promise<void> | undefined => {
+      let w: Promise<void> | undefined
+      if (link !== null) w = this.put(link)
+      else if (size > 0 && e.data !== undefined) w = this.copySource(e.data, name)
+      return w ? w.then(() => this.pad(4)) : this.pad(4)
     }
-    const p = this.pad(4)
-    if (p) await p
+    const h = this.header(name, TYPE_BITS[e.type] | e.perm, u32(e.uid, 'uid', name), u32(e.gid, 'gid', name), nlink, u32(e.mtime, 'mtime', name), size, ino)
+    return h ? h.then(body) : body()
   }
 
-  /** Reads a source straight into the staging buffer (no intermediate copies). */
-  private async copySource(src: DataSource, name: string): Promise<void> {
-    const r = await src.open()
-    try {
-      let done = 0
-      while (done < src.size) {
-        if (this.pos === this.buf.length) await this.flush()
-        const want = Math.min(this.buf.length - this.pos, src.size - done)
-        const n = await r.read(this.buf, this.pos, want, done)
-        if (n <= 0) throw new EifError('ERR_EIF_INPUT', `${name}: ended after ${done} of ${src.size} bytes (changed while building?)`)
-        this.pos += n
-        this.length += n
-        done += n
+  /** Reads a source straight into the staging buffer; a promise only when a flush was needed. */
+  private copySource(src: DataSource, name: string): Promise<void> | undefined {
+    const r = src.open()
+    let closed = false
+    const close = (): void => {
+      if (!closed) {
+        closed = true
+        r.close()
       }
-    } finally {
-      await r.close()
     }
+    let done = 0
+    const run = (): Promise<void> | undefined => {
+      try {
+        while (done < src.size) {
+          if (this.pos === this.buf.length) {
+            return this.flush().then(run, (err: unknown) => {
+              close()
+              throw err
+            })
+          }
+          const want = Math.min(this.buf.length - this.pos, src.size - done)
+          const n = r.read(this.buf, this.pos, want, done)
+          if (n <= 0) throw new EifError('ERR_EIF_INPUT', `${name}: ended after ${done} of ${src.size} bytes (changed while building?)`)
+          this.pos += n
+          this.length += n
+          done += n
+        }
+        close()
+        return undefined
+      } catch (err) {
+        close()
+        throw err
+      }
+    }
+    return run()
   }
 
   /** Writes the trailer, pads to 512 and flushes. Returns the archive length. */

@@ -46,11 +46,11 @@ export function compareWalkOrder(a: string, b: string): number {
  * keeps the image's contents with the init layer's attributes; a file hides whatever the image
  * had there, including a directory's contents.
  */
-export async function* withDockerInitLayer(rootfs: AsyncIterable<RootfsEntry> | Iterable<RootfsEntry>, mtime = 0): AsyncGenerator<RootfsEntry> {
+export function* withDockerInitLayer(rootfs: Iterable<RootfsEntry>, mtime = 0): Generator<RootfsEntry> {
   const init: RootfsEntry[] = INIT_LAYER.map((e) => ({ ...e, uid: 0, gid: 0, mtime }))
   let i = 0
   let hidden: string | null = null
-  for await (const e of rootfs) {
+  for (const e of rootfs) {
     if (hidden !== null && e.path.startsWith(`${hidden}/`)) continue
     hidden = null
     while (i < init.length && compareWalkOrder(init[i].path, e.path) < 0) yield init[i++]

@@ -15,10 +15,12 @@ const h = require('node:crypto').createHash('sha384')
 parentPort.on('message', (m) => {
   if (m === null) {
     parentPort.postMessage({ digest: h.digest() })
-    return
+  } else if (m === 'snapshot') {
+    parentPort.postMessage({ snapshot: h.copy().digest() })
+  } else {
+    h.update(m)
+    parentPort.postMessage({ ack: m.length })
   }
-  h.update(m)
-  parentPort.postMessage({ ack: m.length })
 })
 `
 
@@ -30,6 +32,7 @@ export class OffThreadSha384 {
   private inFlight = 0
   private waiters: Array<() => void> = []
   private digestWaiter: ((d: Buffer) => void) | null = null
+  private snapshotWaiters: Array<(d: Buffer) => void> = []
   private failure: Error | null = null
 
   constructor(
@@ -39,12 +42,14 @@ export class OffThreadSha384 {
 
   private start(): void {
     const w = new Worker(SRC, { eval: true })
-    w.on('message', (m: { ack?: number; digest?: Uint8Array }) => {
+    w.on('message', (m: { ack?: number; digest?: Uint8Array; snapshot?: Uint8Array }) => {
       if (m.ack !== undefined) {
         this.inFlight -= m.ack
         const ws = this.waiters
         this.waiters = []
         for (const f of ws) f()
+      } else if (m.snapshot !== undefined) {
+        this.snapshotWaiters.shift()?.(Buffer.from(m.snapshot))
       } else if (m.digest !== undefined) {
         this.digestWaiter?.(Buffer.from(m.digest))
       }
@@ -78,6 +83,20 @@ export class OffThreadSha384 {
     while (this.inFlight > this.maxInFlight && this.failure === null) {
       await new Promise<void>((r) => this.waiters.push(r))
     }
+  }
+
+  /** The SHA-384 digest of everything passed to `update` so far; hashing can continue. */
+  async snapshot(): Promise<Buffer> {
+    if (this.worker === null) {
+      const h = createHash('sha384')
+      for (const c of this.pending) h.update(c)
+      return h.digest()
+    }
+    const w = this.worker
+    if (this.failure) throw new EifError('ERR_EIF_INPUT', `hash worker failed: ${this.failure.message}`)
+    const p = new Promise<Buffer>((resolve) => this.snapshotWaiters.push(resolve))
+    w.postMessage('snapshot')
+    return p
   }
 
   /** The SHA-384 digest of everything passed to `update`. */

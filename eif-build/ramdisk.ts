@@ -98,7 +98,7 @@ export interface CustomerRamdiskOptions {
 }
 
 /** Writes the customer ramdisk from a rootfs stream. Returns its size. */
-export async function writeCustomerRamdisk(out: Out, rootfs: AsyncIterable<RootfsEntry> | Iterable<RootfsEntry>, opts: CustomerRamdiskOptions): Promise<number> {
+export async function writeCustomerRamdisk(out: Out, rootfs: Iterable<RootfsEntry>, opts: CustomerRamdiskOptions): Promise<number> {
   const cmd = linesFile(opts.cmd, 'cmd')
   const env = linesFile(opts.env, 'env')
   const mode = opts.hardlinks ?? 'symlink'
@@ -108,49 +108,45 @@ export async function writeCustomerRamdisk(out: Out, rootfs: AsyncIterable<Rootf
   const touched = new Set<string>()
   const firstOfInode = new Map<unknown, { name: string; ino: number }>()
   const entries = opts.dockerInitLayer === false ? rootfs : withDockerInitLayer(rootfs)
-  // Sources list each path once by construction (a directory walk, or a tree's map keys).
-  for await (const e of entries) {
+  /** The cpio entry for one rootfs entry after linuxkit's rules, or null when it is dropped. */
+  const convert = (e: RootfsEntry): CpioEntry | null => {
     const key = e.type === 'dir' ? `${e.path}/` : e.path
-    opts.onEntry?.()
-    if (EXCLUDE.has(key)) continue
+    if (EXCLUDE.has(key)) return null
     const name = P + key
     const base: CpioEntry = { name, type: e.type, perm: e.perm, uid: e.uid, gid: e.gid, mtime: e.mtime }
     if (key === 'etc/hosts' || key === 'etc/resolv.conf') {
       // linuxkit's `replace` (+ AWS patch 0003: counts as touched)
       touched.add(key)
       base.mtime = LINUXKIT_MTIME
-      if (key === 'etc/resolv.conf') {
-        await w.add({ ...base, type: 'symlink', linkTarget: RESOLV_SYMLINK })
-      } else if (e.type === 'file') {
-        await w.add({ ...base, data: bufferSource(Buffer.from(LINUXKIT_HOSTS)) })
-      } else {
-        await w.add(e.type === 'symlink' ? { ...base, linkTarget: e.linkTarget } : base)
-      }
-      continue
+      if (key === 'etc/resolv.conf') return { ...base, type: 'symlink', linkTarget: RESOLV_SYMLINK }
+      if (e.type === 'file') return { ...base, data: bufferSource(Buffer.from(LINUXKIT_HOSTS)) }
+      return e.type === 'symlink' ? { ...base, linkTarget: e.linkTarget } : base
     }
     if (TOUCH_KEYS.has(key)) {
       touched.add(key)
       base.mtime = LINUXKIT_MTIME
     }
-    if (e.type === 'symlink') {
-      await w.add({ ...base, linkTarget: e.linkTarget })
-    } else if (e.type === 'file') {
-      const first = e.inode !== undefined ? firstOfInode.get(e.inode) : undefined
-      if (first === undefined) {
-        if (e.inode !== undefined) firstOfInode.set(e.inode, { name, ino: w.nextIno })
-        const entry: CpioEntry = { ...base }
-        if (e.data) entry.data = e.data
-        if (mode === 'preserve' && e.inode !== undefined) entry.nlink = e.links ?? 2
-        await w.add(entry)
-      } else if (mode === 'symlink') {
-        // linuxkit initrd.go: a tar hard link becomes a symlink relative to the link's directory
-        await w.add({ ...base, type: 'symlink', linkTarget: posix.relative(posix.dirname(name), first.name) })
-      } else {
-        await w.add({ ...base, ino: first.ino, nlink: e.links ?? 2 })
-      }
-    } else {
-      await w.add(base)
+    if (e.type === 'symlink') return { ...base, linkTarget: e.linkTarget }
+    if (e.type !== 'file') return base
+    const first = e.inode !== undefined ? firstOfInode.get(e.inode) : undefined
+    if (first === undefined) {
+      if (e.inode !== undefined) firstOfInode.set(e.inode, { name, ino: w.nextIno })
+      if (e.data) base.data = e.data
+      if (mode === 'preserve' && e.inode !== undefined) base.nlink = e.links ?? 2
+      return base
     }
+    // linuxkit initrd.go: a tar hard link becomes a symlink relative to the link's directory
+    if (mode === 'symlink') return { ...base, type: 'symlink', linkTarget: posix.relative(posix.dirname(name), first.name) }
+    return { ...base, ino: first.ino, nlink: e.links ?? 2 }
+  }
+  // Sources list each path once by construction (a directory walk, or a tree's map keys). The
+  // loop only yields to the event loop when the cpio writer flushes.
+  for (const e of entries) {
+    opts.onEntry?.()
+    const c = convert(e)
+    if (c === null) continue
+    const p = w.add(c)
+    if (p) await p
   }
   for (const [key, t] of TOUCH) {
     if (touched.has(key)) continue

@@ -82,10 +82,10 @@ export interface Attrs {
 }
 
 /**
- * Walks `root` lazily in docker-export order. Never follows symlinks (lstat), records hard links
+ * Walks `root` lazily (synchronously) in docker-export order. Never follows symlinks (lstat), records hard links
  * by (dev, ino), rejects devices and sockets.
  */
-export async function* directoryRootfs(root: string): AsyncGenerator<RootfsEntry> {
+export function* directoryRootfs(root: string): Generator<RootfsEntry> {
   let rootSt
   try {
     rootSt = lstatSync(root)

@@ -2,6 +2,9 @@
  * Where the bytes of a ramdisk entry come from: a file on disk, a byte range of an archive, or a
  * buffer. Sources are opened only when their entry is written, so a 1 GiB rootfs never sits in
  * memory and only one file descriptor is open at a time.
+ *
+ * Reads are synchronous on purpose: a rootfs is tens of thousands of small files, and a
+ * threadpool round trip (plus promise turns) per open/read/close costs more than the I/O.
  * @module
  */
 import { closeSync, openSync, readSync } from 'node:fs'
@@ -10,26 +13,26 @@ import { EifError } from './errors.js'
 /** A positional reader over `size` bytes. */
 export interface OpenSource {
   /** Reads up to `length` bytes at `position` (relative to the source) into `buf[offset..]`. */
-  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>
-  close(): Promise<void>
+  read(buf: Uint8Array, offset: number, length: number, position: number): number
+  close(): void
 }
 
 export interface DataSource {
   readonly size: number
-  open(): Promise<OpenSource>
+  open(): OpenSource
 }
 
 /** Bytes held in memory (small generated files: cmd, env, etc/hosts). */
 export function bufferSource(data: Uint8Array): DataSource {
   return {
     size: data.length,
-    open: async () => ({
-      read: async (buf, offset, length, position) => {
+    open: () => ({
+      read: (buf, offset, length, position) => {
         const n = Math.max(0, Math.min(length, data.length - position))
         buf.set(data.subarray(position, position + n), offset)
         return n
       },
-      close: async () => {},
+      close: () => {},
     }),
   }
 }
@@ -41,9 +44,7 @@ export function bufferSource(data: Uint8Array): DataSource {
 export function fileSource(path: string, start: number, size: number): DataSource {
   return {
     size,
-    // Synchronous calls on purpose: most rootfs files are small, and four threadpool round trips
-    // per file (open, fstat, read, close) cost more than the I/O itself.
-    open: async () => {
+    open: () => {
       let fd: number
       try {
         fd = openSync(path, 'r')
@@ -51,29 +52,28 @@ export function fileSource(path: string, start: number, size: number): DataSourc
         throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
       }
       return {
-        read: async (buf, offset, length, position) => {
+        read: (buf, offset, length, position) => {
           const n = Math.max(0, Math.min(length, size - position))
-          if (n === 0) return 0
-          return readSync(fd, buf, offset, n, start + position)
+          return n === 0 ? 0 : readSync(fd, buf, offset, n, start + position)
         },
-        close: async () => closeSync(fd),
+        close: () => closeSync(fd),
       }
     },
   }
 }
 
-/** Reads the whole of `src` into `write`, in chunks of at most `chunk` bytes. */
+/** Reads the whole of `src` into `write`, in chunks of at most `buf.length` bytes. */
 export async function pumpSource(src: DataSource, buf: Buffer, write: (b: Buffer) => Promise<void>): Promise<void> {
-  const r = await src.open()
+  const r = src.open()
   try {
     let pos = 0
     while (pos < src.size) {
-      const n = await r.read(buf, 0, Math.min(buf.length, src.size - pos), pos)
+      const n = r.read(buf, 0, Math.min(buf.length, src.size - pos), pos)
       if (n <= 0) throw new EifError('ERR_EIF_INPUT', 'input ended early (file shrank while building?)')
       await write(buf.subarray(0, n))
       pos += n
     }
   } finally {
-    await r.close()
+    r.close()
   }
 }

@@ -14,7 +14,7 @@ import {
   encodeHeader, encodeSectionHeader,
 } from './format.js'
 import { OffThreadSha384 } from './hash-worker.js'
-import { Measurer, extendDigest, type Measurements } from './measure.js'
+import { extendDigest, type Measurements } from './measure.js'
 import { signPcr0, pcr8Of, type SigningMaterial } from './signature.js'
 import { pumpSource, type DataSource } from './source.js'
 
@@ -53,9 +53,12 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
   }
   let ok = false
   try {
-    // PCR2 (every ramdisk after the first) is hashed on a second thread; PCR0/PCR1 here.
-    const measurer = new Measurer({ pcr2: false })
+    // The hashes run on worker threads (once a section stream passes 16 MiB): PCR0 over kernel,
+    // cmdline and every ramdisk, snapshotted for PCR1 where ramdisk[1] starts, and PCR2 over
+    // ramdisk[1..]. This thread only walks, formats, checksums and writes.
+    const h0 = new OffThreadSha384()
     const pcr2 = new OffThreadSha384()
+    let pcr1: Promise<Buffer> | null = null
     let ramdiskIndex = -1
     const offsets: bigint[] = []
     const sizes: bigint[] = []
@@ -68,8 +71,11 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
       const start = pos
       let len = 0
       let crc = 0
-      if (measured) measurer.begin(type)
       const forPcr2 = type === SectionType.Ramdisk && ++ramdiskIndex >= 1
+      if (type === SectionType.Ramdisk && ramdiskIndex === 1) {
+        pcr1 = h0.snapshot()
+        pcr1.catch(() => {})
+      }
       // One write in flight while the producer fills the next chunk (the chunk is copied, since
       // producers reuse their buffers once `out` resolves).
       let inFlight: Promise<void> = Promise.resolve()
@@ -81,7 +87,7 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
         }
       }
       await produce(async (chunk) => {
-        if (measured) measurer.update(chunk)
+        if (measured) await h0.update(chunk)
         if (forPcr2) await pcr2.update(chunk)
         crc = crc32(chunk, crc)
         const copy = Buffer.from(chunk)
@@ -113,11 +119,15 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     try {
       for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
     } catch (e) {
-      await pcr2.abort()
+      await Promise.all([h0.abort(), pcr2.abort()])
       throw e
     }
-    const measurements = measurer.finish()
-    measurements.pcr2 = extendDigest(await pcr2.digest()).toString('hex')
+    const [d0, d1, d2] = await Promise.all([h0.digest(), pcr1 ?? Promise.resolve(null), pcr2.digest()])
+    const measurements: Measurements = {
+      pcr0: extendDigest(d0).toString('hex'),
+      pcr1: extendDigest(d1 ?? d0).toString('hex'),
+      pcr2: extendDigest(d2).toString('hex'),
+    }
     if (s.signing) {
       const sig = signPcr0(s.signing, Buffer.from(measurements.pcr0, 'hex'))
       await section(SectionType.Signature, fromBytes(sig), false)

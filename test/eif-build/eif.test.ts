@@ -87,6 +87,13 @@ describe('writer -> reader round trip', () => {
     expect(res.measurements.pcr0).toBe(pcr(kernel, Buffer.from(cmdline), ...rd))
   })
 
+  it('PCR1 is snapshotted correctly when the PCR0 hash already runs on a worker', async () => {
+    const rd = [randomBytes((17 << 20) + 5), randomBytes(1001)] // ramdisk[0] alone passes the 16 MiB threshold
+    const { res } = await build('bigpcr1.eif', rd)
+    const cmd = Buffer.from(cmdline)
+    expect(res.measurements).toEqual({ pcr0: pcr(kernel, cmd, ...rd), pcr1: pcr(kernel, cmd, rd[0]), pcr2: pcr(rd[1]) })
+  })
+
   it('one ramdisk: PCR2 is extend(empty)', async () => {
     const { path } = await build('one.eif', [randomBytes(999)])
     const d = await verifyEif(path)
