@@ -1,7 +1,7 @@
 /**
  * The attestation document payload schema (aws-nitro-enclaves-nsm-api docs/attestation_process.md
  * §2.2 and §3.2.2, with the deviations real documents show: optional fields are present as CBOR
- * null, user_data and nonce may be empty, fields go up to 1024 bytes). Unknown keys are rejected.
+ * null, public_key, user_data and nonce may be empty, they go up to 1024 bytes). Unknown keys are rejected.
  * @module
  */
 import type { CborMap, CborValue } from '../common/cbor.js'
@@ -84,7 +84,8 @@ export function parsePayload(value: CborValue): AttestationPayload {
     pcrs,
     certificate,
     cabundle,
-    publicKey: optionalBytes(map, 'public_key', 1, LIMITS.publicKeyBytes),
+    // 0..1024 as the issue and AWS's CDDL say (§3.2.2.2's 1..1024 would reject what the CDDL allows)
+    publicKey: optionalBytes(map, 'public_key', 0, LIMITS.publicKeyBytes),
     userData: optionalBytes(map, 'user_data', 0, LIMITS.userDataBytes),
     nonce: optionalBytes(map, 'nonce', 0, LIMITS.nonceBytes),
   }
