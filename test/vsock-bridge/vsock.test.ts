@@ -2,10 +2,14 @@
 // CID: connects go only to the machine's own CID, which the kernel refuses locally (ENODEV).
 import { describe, expect, it } from 'vitest'
 import { connect, formatAddress, listen, localCid, VMADDR_CID_ANY, vsockAvailable, type Listener } from '../../vsock-bridge/index.js'
+import { tryLoadBinding } from '../../vsock-bridge/native.js'
 import { fdCount, settle } from './util.js'
 
 describe('AF_VSOCK (real sockets)', () => {
   it('the addon is built and /dev/vsock works here', () => {
+    const loaded = tryLoadBinding()
+    // Say why, so a CI failure names the missing piece (compiler, headers, kernel).
+    if ('error' in loaded) expect.fail(`the vsock addon is unavailable: ${loaded.error.message}`)
     expect(vsockAvailable()).toBe(true)
   })
 
