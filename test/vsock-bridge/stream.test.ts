@@ -57,6 +57,24 @@ describe('stream semantics on the native path', () => {
     await l.close()
   })
 
+  it('half-close the other way: the server ends first, the client keeps writing', async () => {
+    const u = fresh()
+    let received: Promise<Buffer> = Promise.resolve(Buffer.alloc(0))
+    const l = await u.listen(
+      (s) => {
+        received = readAll(s)
+        s.end('greeting then goodbye')
+      },
+      { allowHalfOpen: true },
+    )
+    const s = await u.connect({ allowHalfOpen: true })
+    expect((await readAll(s)).toString()).toBe('greeting then goodbye')
+    expect(s.writable).toBe(true)
+    s.end(Buffer.alloc(300_000, 1))
+    expect((await received).length).toBe(300_000)
+    await l.close()
+  })
+
   it('without allowHalfOpen the accepted side ends itself when the client ends', async () => {
     const u = fresh()
     let serverEnded: Promise<void> = Promise.resolve()
