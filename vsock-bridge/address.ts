@@ -3,7 +3,8 @@
  *
  * - `vsock://<cid>:<port>`, cid `any` (VMADDR_CID_ANY, 0xFFFFFFFF), `parent` (3), `local` (1)
  *   or a decimal u32;
- * - `unix:/path/to.sock`, or `unix:@name` for a Linux abstract socket;
+ * - `unix:/path/to.sock`, or `unix:@name` for a Linux abstract socket (no file permissions:
+ *   any process in the same network namespace can connect to an abstract name);
  * - `tcp://host:port`, `tcp://192.0.2.1:port`, `tcp://[2001:db8::1]:port`.
  *
  * Ports are decimal 1..65535 (0 only where a listener asks for "any free port"), checked before

@@ -30,7 +30,9 @@ Commands:
   probe <address>          connect once, report the endpoints and the time taken, close
   connect <address>        copy stdin to the stream and the stream to stdout (like socat STDIO)
   pipe <listen> <target>   accept on <listen>, relay each connection to <target> (half-closes
-                           forwarded), until SIGINT/SIGTERM; pino JSON logs on stderr
+                           forwarded), until SIGINT/SIGTERM; pino JSON logs on stderr. A
+                           development tool with no allowlist: the parent's production relay
+                           is 'nitro-recipient proxy'
 
 Options:
   --timeout <ms>           connect timeout (default ${DEFAULT_CONNECT_TIMEOUT_MS})
