@@ -29,15 +29,27 @@ const INIT_LAYER: ReadonlyArray<Omit<RootfsEntry, 'uid' | 'gid' | 'mtime'>> = [
   { path: 'sys', ...DIR },
 ]
 
-/** Depth-first walk order: component by component, byte order; a directory before its contents. */
+/**
+ * Depth-first walk order: component by component, byte order; a directory before its contents.
+ * That is plain string order with `/` ranked below every other character.
+ */
 export function compareWalkOrder(a: string, b: string): number {
-  const x = a.split('/')
-  const y = b.split('/')
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const c = compareNames(x[i], y[i])
-    if (c !== 0) return c
+  if (/[\uD800-\uFFFF]/.test(a) || /[\uD800-\uFFFF]/.test(b)) {
+    const x = a.split('/')
+    const y = b.split('/')
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const c = compareNames(x[i], y[i])
+      if (c !== 0) return c
+    }
+    return x.length - y.length
   }
-  return x.length - y.length
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i)
+    const cb = b.charCodeAt(i)
+    if (ca !== cb) return (ca === 47 ? -1 : ca) - (cb === 47 ? -1 : cb)
+  }
+  return a.length - b.length
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
- * SHA-384 on a second thread for streamed data: PCR0 and PCR2 both cover every byte of the
- * application ramdisk, so the writer hands PCR2's copy to a worker and the two hashes run on two
- * cores. Small inputs (under `threshold`) never start a worker. Memory is bounded: at most
+ * SHA-384 on a second thread for streamed data. PCR0 and PCR2 both cover every byte of the
+ * application ramdisk, so the writer hands both hashes to workers and its own thread only walks,
+ * formats and writes. Data is copied into 4 MiB batches that are transferred (not cloned) to the
+ * worker. Small inputs (under `threshold`) never start a worker. Memory is bounded: at most
  * `maxInFlight` bytes are queued for the worker before `update` waits.
  * @module
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { EifError } from './errors.js'
 
@@ -24,10 +25,14 @@ parentPort.on('message', (m) => {
 })
 `
 
+const BATCH = 4 << 20
+
 export class OffThreadSha384 {
+  /** Full batches waiting for the worker to start (pending mode). */
   private pending: Uint8Array[] = []
   private pendingBytes = 0
-  private local: Hash | null = null
+  private batch = new Uint8Array(BATCH)
+  private fill = 0
   private worker: Worker | null = null
   private inFlight = 0
   private waiters: Array<() => void> = []
@@ -69,53 +74,70 @@ export class OffThreadSha384 {
     ;(this.worker as Worker).postMessage(c, [c.buffer as ArrayBuffer])
   }
 
-  /** Queues `chunk` (copied) for hashing; waits while too much is queued. */
-  async update(chunk: Uint8Array): Promise<void> {
-    if (this.failure) throw new EifError('ERR_EIF_INPUT', `hash worker failed: ${this.failure.message}`)
-    const copy = new Uint8Array(chunk) // own ArrayBuffer, safe to transfer
-    if (this.worker === null) {
-      this.pending.push(copy)
-      this.pendingBytes += copy.length
-      if (this.pendingBytes >= this.threshold) this.start()
+  /** Hands the current batch on (to the worker, or to the pending list) and starts a new one. */
+  private seal(): void {
+    if (this.fill === 0) return
+    const c = this.batch.subarray(0, this.fill)
+    this.batch = new Uint8Array(BATCH)
+    this.fill = 0
+    if (this.worker !== null) {
+      this.post(c)
       return
     }
-    this.post(copy)
-    while (this.inFlight > this.maxInFlight && this.failure === null) {
+    this.pending.push(c)
+    this.pendingBytes += c.length
+    if (this.pendingBytes >= this.threshold) this.start()
+  }
+
+  private check(): void {
+    if (this.failure) throw new EifError('ERR_EIF_INPUT', `hash worker failed: ${this.failure.message}`)
+  }
+
+  /** Queues `chunk` (copied) for hashing; waits while too much is queued. */
+  async update(chunk: Uint8Array): Promise<void> {
+    this.check()
+    let off = 0
+    while (off < chunk.length) {
+      const n = Math.min(BATCH - this.fill, chunk.length - off)
+      this.batch.set(chunk.subarray(off, off + n), this.fill)
+      this.fill += n
+      off += n
+      if (this.fill === BATCH) this.seal()
+    }
+    while (this.worker !== null && this.inFlight > this.maxInFlight && this.failure === null) {
       await new Promise<void>((r) => this.waiters.push(r))
     }
   }
 
+  private localDigest(): Buffer {
+    const h = createHash('sha384')
+    for (const c of this.pending) h.update(c)
+    h.update(this.batch.subarray(0, this.fill))
+    return h.digest()
+  }
+
   /** The SHA-384 digest of everything passed to `update` so far; hashing can continue. */
   async snapshot(): Promise<Buffer> {
-    if (this.worker === null) {
-      const h = createHash('sha384')
-      for (const c of this.pending) h.update(c)
-      return h.digest()
-    }
-    const w = this.worker
-    if (this.failure) throw new EifError('ERR_EIF_INPUT', `hash worker failed: ${this.failure.message}`)
+    this.check()
+    if (this.worker === null) return this.localDigest()
+    this.seal()
     const p = new Promise<Buffer>((resolve) => this.snapshotWaiters.push(resolve))
-    w.postMessage('snapshot')
+    this.worker.postMessage('snapshot')
     return p
   }
 
   /** The SHA-384 digest of everything passed to `update`. */
   async digest(): Promise<Buffer> {
-    if (this.worker === null) {
-      this.local = createHash('sha384')
-      for (const c of this.pending) this.local.update(c)
-      this.pending = []
-      return this.local.digest()
-    }
+    this.check()
+    if (this.worker === null) return this.localDigest()
+    this.seal()
     const w = this.worker
     try {
-      const d = await new Promise<Buffer>((resolve, reject) => {
-        if (this.failure) return reject(this.failure)
+      return await new Promise<Buffer>((resolve, reject) => {
         this.digestWaiter = resolve
         w.once('error', reject)
         w.postMessage(null)
       })
-      return d
     } catch (e) {
       throw new EifError('ERR_EIF_INPUT', `hash worker failed: ${(e as Error).message}`)
     } finally {

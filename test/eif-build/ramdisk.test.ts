@@ -269,6 +269,18 @@ describe('cpio reader', () => {
 describe('docker init layer overlay', () => {
   it('orders paths as a depth-first walk, and the init layer wins where both have a path', async () => {
     expect(compareWalkOrder('a/b', 'a-b')).toBeLessThan(0) // plain string order would say the opposite
+    const componentWise = (a: string, b: string): number => {
+      const x = a.split('/')
+      const y = b.split('/')
+      for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = Buffer.compare(Buffer.from(x[i]), Buffer.from(y[i]))
+        if (c !== 0) return c
+      }
+      return x.length - y.length
+    }
+    const seg = fc.stringMatching(/^[a-z.\-_~0-9é]{1,3}$/)
+    const path = fc.array(seg, { minLength: 1, maxLength: 3 }).map((p) => p.join('/'))
+    fc.assert(fc.property(path, path, (a, b) => Math.sign(compareWalkOrder(a, b)) === Math.sign(componentWise(a, b))), { numRuns: 500 })
     expect('a/b' < 'a-b').toBe(false)
     const image: RootfsEntry[] = [
       { path: 'etc', type: 'dir', perm: 0o700, uid: 5, gid: 5, mtime: 9 },
