@@ -235,8 +235,8 @@ function tokenMatches(presented: string | undefined, expected: string): boolean 
 export interface CredentialsHandlerOptions {
   source: CredentialSource
   path: string
-  /** Required `Authorization` header value, or null for none. */
-  authorizationToken: string | null
+  /** Required `Authorization` header value, or null for none; read per request (rotation on reload). */
+  authorizationToken: () => string | null
   /** Called once per request with the status (metrics, logs); never with a secret. */
   onRequest?: (status: number, err: unknown) => void
 }
@@ -253,7 +253,8 @@ export function credentialsHandler(o: CredentialsHandlerOptions): (req: Incoming
     const path = (req.url ?? '').split('?')[0]
     if (path !== o.path) return reply(res, 404, { Code: 'NotFound', Message: 'not found' })
     if (req.method !== 'GET') return reply(res, 405, { Code: 'MethodNotAllowed', Message: 'use GET' })
-    if (o.authorizationToken !== null && !tokenMatches(req.headers.authorization, o.authorizationToken)) {
+    const expected = o.authorizationToken()
+    if (expected !== null && !tokenMatches(req.headers.authorization, expected)) {
       return reply(res, 401, { Code: 'AccessDenied', Message: 'missing or wrong Authorization token' })
     }
     o.source.get().then(

@@ -63,6 +63,8 @@ export class HostProxy {
   readonly #routes = new Map<string, RouteState>()
   readonly #relays = new Set<RelayHandle>()
   #credentials: Service | null = null
+  /** The credential endpoint's current authorization token; re-read from its file on reload. */
+  #credentialsToken: string | null = null
   #metricsEndpoint: Service | null = null
   #stopping: Promise<void> | null = null
   #nextId = 1
@@ -189,6 +191,9 @@ export class HostProxy {
       }
     }
     try {
+      // Re-read the token file on every apply, so rotating the token takes a SIGHUP, not a restart.
+      const tokenFile = config.credentials?.authorizationTokenFile ?? null
+      this.#credentialsToken = tokenFile === null ? null : await readToken(tokenFile)
       this.#credentials = await this.#service(this.#credentials, config.credentials, (c) => this.#openCredentials(c))
     } catch (e) {
       errors.push(e)
@@ -220,12 +225,11 @@ export class HostProxy {
   }
 
   async #openCredentials(c: CredentialsConfig): Promise<HttpEndpoint> {
-    const token = c.authorizationTokenFile === null ? null : await readToken(c.authorizationTokenFile)
     const source = createCredentialSource(c.source)
     const handler = credentialsHandler({
       source,
       path: c.path,
-      authorizationToken: token,
+      authorizationToken: () => this.#credentialsToken,
       onRequest: (status, err) => {
         this.metrics.credentialRequest(status)
         if (status === 200) this.#log.info({ status, source: source.description }, 'credentials served')
@@ -233,7 +237,7 @@ export class HostProxy {
       },
     })
     const endpoint = await serveHttp(c.listen, handler, { onError: (e) => this.#log.warn({ err: errMsg(e) }, 'credential endpoint error') })
-    this.#log.info({ listen: c.listen, source: source.description, authorization: token !== null }, 'credential endpoint listening')
+    this.#log.info({ listen: c.listen, source: source.description, authorization: c.authorizationTokenFile !== null }, 'credential endpoint listening')
     return endpoint
   }
 

@@ -121,6 +121,33 @@ describe('credential endpoint', () => {
     for (const secret of [SECRET, SESSION, token]) expect(text).not.toContain(secret)
   })
 
+  it('rotates the authorization token on reload without restarting the endpoint', async () => {
+    const imds = await fakeImds()
+    const t = tempDir()
+    cleanups.push(t.cleanup)
+    const yaml = `credentials:
+  listen: "tcp://127.0.0.1:0"
+  source: imds
+  authorization_token_file: ${t.dir}/token
+  imds: {endpoint: "${imds.endpoint}"}
+`
+    writeFileSync(`${t.dir}/token`, 'first-token-0123456789abcdef')
+    const proxy = await HostProxy.start(parseConfig(yaml))
+    cleanups.push(() => proxy.shutdown())
+    const address = proxy.credentialsAddress
+    const url = `http://127.0.0.1:${(address as { port: number }).port}/credentials`
+    expect((await get(url, { authorization: 'first-token-0123456789abcdef' })).status).toBe(200)
+    writeFileSync(`${t.dir}/token`, 'second-token-0123456789abcdef\n')
+    await proxy.reload(parseConfig(yaml))
+    expect(proxy.credentialsAddress).toBe(address) // same listener
+    expect((await get(url, { authorization: 'first-token-0123456789abcdef' })).status).toBe(401)
+    expect((await get(url, { authorization: 'second-token-0123456789abcdef' })).status).toBe(200)
+    // A token file that became unreadable: the reload fails and the current token stays.
+    writeFileSync(`${t.dir}/token`, 'short')
+    await expect(proxy.reload(parseConfig(yaml))).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path: 'credentials.authorization_token_file' })
+    expect((await get(url, { authorization: 'second-token-0123456789abcdef' })).status).toBe(200)
+  })
+
   it('answers only GET on its path', async () => {
     const imds = await fakeImds()
     const { url } = await startEndpoint(`  listen: "tcp://127.0.0.1:0"\n  source: imds\n  imds: {endpoint: "${imds.endpoint}"}\n`)

@@ -60,7 +60,8 @@ async function blackHole(): Promise<{ port: number; close: () => void }> {
     fillers.push(s)
     const ok = await new Promise<boolean>((resolve) => {
       s.once('connect', () => resolve(true))
-      setTimeout(() => resolve(false), 300)
+      // Generous: on a loaded machine a queued connect can take a while; a dropped SYN never completes.
+      setTimeout(() => resolve(false), 1000)
     })
     if (!ok) break
   }
