@@ -92,6 +92,27 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     expect(existsSync(out)).toBe(false)
   })
 
+  it('--arch aarch64 takes Image from the blobs and sets the header flag; single-file flags override blobs', async () => {
+    const arm = join(tmp.dir, 'armblobs')
+    mkdirSync(arm)
+    writeFileSync(join(arm, 'Image'), Buffer.alloc(5000, 1))
+    writeFileSync(join(arm, 'cmdline'), 'console=ttyS0\n')
+    writeFileSync(join(arm, 'init'), Buffer.alloc(100, 2))
+    writeFileSync(join(arm, 'nsm.ko'), Buffer.alloc(100, 3))
+    const out = join(tmp.dir, 'arm.eif')
+    const r = await run(['build', '--blobs', arm, '--arch', 'aarch64', '--rootfs', rootfs, '--cmd', '/app/server', '--output', out])
+    expect(r.code).toBe(0)
+    const f = readFileSync(out)
+    expect(f.readUInt16BE(6)).toBe(1)
+    const secs = rawSections(f)
+    expect(secs[0].data.equals(Buffer.alloc(5000, 1))).toBe(true)
+    writeFileSync(join(tmp.dir, 'other-cmdline'), '  quiet  \n')
+    const out2 = join(tmp.dir, 'arm2.eif')
+    expect((await run(['build', '--blobs', arm, '--arch', 'aarch64', '--cmdline', join(tmp.dir, 'other-cmdline'), '--rootfs', rootfs, '--cmd', '/x', '--output', out2])).code).toBe(0)
+    expect(rawSections(readFileSync(out2))[1].data.toString()).toBe('quiet')
+    expect((await run(['build', '--blobs', arm, '--rootfs', rootfs, '--cmd', '/x', '--arch', 'x86_64', '--output', join(tmp.dir, 'nokernel.eif')])).err).toContain('ERR_EIF_INPUT')
+  })
+
   it('usage errors exit 2; failures exit 1 with a code', async () => {
     expect((await run(['build', '--rootfs', rootfs])).code).toBe(2)
     expect((await run(['build', '--rootfs', rootfs, '--oci-layout', rootfs, '--output', 'x'])).code).toBe(2)
