@@ -109,7 +109,13 @@ function* walk(abs: string, rel: string): Generator<RootfsEntry> {
   for (const name of names) {
     const p = rel === '' ? name : `${rel}/${name}`
     const a = `${abs}/${name}` // abs is the root or built here: no normalisation needed
-    const st = lstatSync(a)
+    let st
+    try {
+      st = lstatSync(a)
+    } catch (err) {
+      // readdir decodes names as UTF-8; a name that is not UTF-8 comes back altered and is not found
+      throw new EifError('ERR_EIF_ROOTFS_PATH', `${p}: cannot stat (${(err as NodeJS.ErrnoException).code ?? 'error'}): a name that is not UTF-8, or a file removed during the build`)
+    }
     const attrs = {
       perm: st.mode & 0o7777,
       uid: st.uid,
@@ -130,7 +136,13 @@ function* walk(abs: string, rel: string): Generator<RootfsEntry> {
       }
       yield e
     } else if (st.isSymbolicLink()) {
-      const target = readlinkSync(a)
+      let target: string
+      try {
+        target = readlinkSync(a, { encoding: 'buffer' }).toString('utf8')
+      } catch (err) {
+        throw new EifError('ERR_EIF_ROOTFS_PATH', `${p}: cannot read link (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      }
+      if (target.includes('\uFFFD')) fail('ERR_EIF_ROOTFS_SYMLINK', `${p}: symlink target is not UTF-8`)
       checkSymlinkTarget(p, target)
       yield { path: p, type: 'symlink', ...attrs, linkTarget: target }
     } else if (st.isFIFO()) {

@@ -238,6 +238,13 @@ describe('rootfs rejections', () => {
     }
     if (made) await expect(customer(d, 'symlink')).rejects.toMatchObject({ code: 'ERR_EIF_ROOTFS_FILE_TYPE' })
   })
+  it('a file name that is not UTF-8', async () => {
+    const r = join(tmp.dir, 'latin1')
+    mkdirSync(r)
+    writeFileSync(Buffer.from(`${r}/bad\xff`, 'latin1'), 'x')
+    await expect(customer(r, 'symlink')).rejects.toMatchObject({ code: 'ERR_EIF_ROOTFS_PATH' })
+  })
+
   it('cmd/env elements with newlines, env without =', async () => {
     const r = join(tmp.dir, 'cmdenv')
     mkdirSync(r)
