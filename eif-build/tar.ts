@@ -55,10 +55,17 @@ class Window {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** NUL-terminated UTF-8 field; a name that is not UTF-8 would come out altered, so it is refused. */
 function cstr(b: Buffer, off: number, len: number): string {
   const s = b.subarray(off, off + len)
   const z = s.indexOf(0)
-  return (z < 0 ? s : s.subarray(0, z)).toString('utf8')
+  try {
+    return strictUtf8.decode(z < 0 ? s : s.subarray(0, z))
+  } catch {
+    return fail('ERR_EIF_TAR', 'a name in the archive is not UTF-8')
+  }
 }
 
 /** Octal (NUL/space terminated) or GNU base-256 numeric field. */
@@ -102,9 +109,16 @@ export function parsePax(data: Buffer): Map<string, string> {
     const rec = data.subarray(sp + 1, p + len - 1)
     const eq = rec.indexOf(0x3d)
     if (eq <= 0) fail('ERR_EIF_TAR', 'PAX record without key')
-    const key = rec.toString('utf8', 0, eq)
+    let key: string
+    let value: string
+    try {
+      key = strictUtf8.decode(rec.subarray(0, eq))
+      value = strictUtf8.decode(rec.subarray(eq + 1))
+    } catch {
+      return fail('ERR_EIF_TAR', 'PAX record is not UTF-8')
+    }
     if (out.has(key)) fail('ERR_EIF_TAR', `duplicate PAX key ${key}`)
-    out.set(key, rec.toString('utf8', eq + 1))
+    out.set(key, value)
     p += len
   }
   return out

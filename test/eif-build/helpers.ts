@@ -54,6 +54,8 @@ export function rawSections(file: Buffer): Array<{ type: number; offset: number;
 
 export interface TarMember {
   name: string
+  /** Raw name bytes instead of `name` (for names that are not UTF-8). */
+  rawName?: Buffer
   type?: string // '0' file, '1' hardlink, '2' symlink, '3' char, '5' dir ...
   data?: Buffer
   mode?: number
@@ -69,7 +71,8 @@ export function makeTar(members: TarMember[]): Buffer {
   for (const m of members) {
     const h = Buffer.alloc(512)
     const data = m.data ?? Buffer.alloc(0)
-    h.write(m.name, 0, 100, 'utf8')
+    if (m.rawName) m.rawName.copy(h, 0)
+    else h.write(m.name, 0, 100, 'utf8')
     h.write(`${(m.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100, 'latin1')
     h.write(`${(m.uid ?? 0).toString(8).padStart(7, '0')}\0`, 108, 'latin1')
     h.write(`${(m.gid ?? 0).toString(8).padStart(7, '0')}\0`, 116, 'latin1')

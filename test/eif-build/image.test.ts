@@ -219,6 +219,7 @@ describe('bad images: typed errors', () => {
     badSum[0] ^= 1
     expect(await code({ kind: 'docker-archive', path: dockerArchive('badsum', badSum) }, 'badsum')).toBe('ERR_EIF_TAR')
     expect(await code(withLayer('sparse', [{ name: 'f', type: 'S' }]), 'sparse')).toBe('ERR_EIF_TAR')
+    expect(await code(withLayer('latin1', [{ name: '', rawName: Buffer.from('bad\xff', 'latin1'), data: Buffer.from('x') }]), 'latin1')).toBe('ERR_EIF_TAR')
     const two = dockerArchive('two', l2, (d) => writeFileSync(join(d, 'manifest.json'), JSON.stringify([{ Config: 'config.json', Layers: [] }, { Config: 'config.json', Layers: [] }])))
     expect(await code({ kind: 'docker-archive', path: two }, 'two')).toBe('ERR_EIF_IMAGE')
     const noLayer = dockerArchive('nolayer', l2, (d) => rmSync(join(d, 'l1'), { recursive: true }))
