@@ -20,7 +20,8 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ snapshot: h.copy().digest() })
   } else {
     h.update(m)
-    parentPort.postMessage({ ack: m.length })
+    // hand the batch back for reuse: no garbage ArrayBuffers pile up on either side
+    parentPort.postMessage({ ack: m.length, buf: m.buffer }, [m.buffer])
   }
 })
 `
@@ -31,7 +32,9 @@ export class OffThreadSha384 {
   /** Full batches waiting for the worker to start (pending mode). */
   private pending: Uint8Array[] = []
   private pendingBytes = 0
-  private batch = new Uint8Array(BATCH)
+  private batch: Uint8Array = new Uint8Array(BATCH)
+  /** Batches the worker handed back, reused instead of allocating. */
+  private free: Uint8Array[] = []
   private fill = 0
   private worker: Worker | null = null
   private inFlight = 0
@@ -41,15 +44,16 @@ export class OffThreadSha384 {
   private failure: Error | null = null
 
   constructor(
-    private readonly threshold = 16 << 20,
-    private readonly maxInFlight = 16 << 20,
+    private readonly threshold = 8 << 20,
+    private readonly maxInFlight = 8 << 20,
   ) {}
 
   private start(): void {
     const w = new Worker(SRC, { eval: true })
-    w.on('message', (m: { ack?: number; digest?: Uint8Array; snapshot?: Uint8Array }) => {
+    w.on('message', (m: { ack?: number; buf?: ArrayBuffer; digest?: Uint8Array; snapshot?: Uint8Array }) => {
       if (m.ack !== undefined) {
         this.inFlight -= m.ack
+        if (m.buf !== undefined && m.buf.byteLength === BATCH && this.free.length < 8) this.free.push(new Uint8Array(m.buf))
         const ws = this.waiters
         this.waiters = []
         for (const f of ws) f()
@@ -78,7 +82,7 @@ export class OffThreadSha384 {
   private seal(): void {
     if (this.fill === 0) return
     const c = this.batch.subarray(0, this.fill)
-    this.batch = new Uint8Array(BATCH)
+    this.batch = this.free.pop() ?? new Uint8Array(BATCH)
     this.fill = 0
     if (this.worker !== null) {
       this.post(c)
