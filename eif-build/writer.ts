@@ -52,12 +52,12 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     throw new EifError('ERR_EIF_INPUT', `${path}: cannot create: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
   }
   let ok = false
+  // The hashes run on worker threads (once a stream passes 8 MiB): PCR0 over kernel, cmdline and
+  // every ramdisk, snapshotted for PCR1 where ramdisk[1] starts, and PCR2 over ramdisk[1..]. This
+  // thread only walks, formats, checksums and writes.
+  const h0 = new OffThreadSha384()
+  const pcr2 = new OffThreadSha384()
   try {
-    // The hashes run on worker threads (once a section stream passes 16 MiB): PCR0 over kernel,
-    // cmdline and every ramdisk, snapshotted for PCR1 where ramdisk[1] starts, and PCR2 over
-    // ramdisk[1..]. This thread only walks, formats, checksums and writes.
-    const h0 = new OffThreadSha384()
-    const pcr2 = new OffThreadSha384()
     let pcr1: Promise<Buffer> | null = null
     let ramdiskIndex = -1
     const offsets: bigint[] = []
@@ -116,12 +116,7 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     await section(SectionType.Kernel, fromSource(s.kernel), true)
     await section(SectionType.Cmdline, fromBytes(Buffer.from(s.cmdline, 'utf8')), true)
     await section(SectionType.Metadata, fromBytes(s.metadata), false)
-    try {
-      for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
-    } catch (e) {
-      await Promise.all([h0.abort(), pcr2.abort()])
-      throw e
-    }
+    for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
     const [d0, d1, d2] = await Promise.all([h0.digest(), pcr1 ?? Promise.resolve(null), pcr2.digest()])
     const measurements: Measurements = {
       pcr0: extendDigest(d0).toString('hex'),
@@ -152,7 +147,10 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     return { measurements, size: pos, crc32: crc }
   } finally {
     await fh.close()
-    // never leave a half-written image behind
-    if (!ok) await unlink(path).catch(() => {})
+    if (!ok) {
+      // a running worker would keep the process alive; a half-written image must not stay behind
+      await Promise.all([h0.abort(), pcr2.abort()])
+      await unlink(path).catch(() => {})
+    }
   }
 }

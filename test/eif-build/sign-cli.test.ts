@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -111,6 +111,18 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     expect((await run(['build', '--blobs', arm, '--arch', 'aarch64', '--cmdline', join(tmp.dir, 'other-cmdline'), '--rootfs', rootfs, '--cmd', '/x', '--output', out2])).code).toBe(0)
     expect(rawSections(readFileSync(out2))[1].data.toString()).toBe('quiet')
     expect((await run(['build', '--blobs', arm, '--rootfs', rootfs, '--cmd', '/x', '--arch', 'x86_64', '--output', join(tmp.dir, 'nokernel.eif')])).err).toContain('ERR_EIF_INPUT')
+  })
+
+  it('the CLI process exits after a failure with hash workers running (built CLI)', () => {
+    const bad = join(tmp.dir, 'badbig')
+    mkdirSync(join(bad, 'z'), { recursive: true })
+    writeFileSync(join(bad, 'a-big'), Buffer.alloc(20 << 20, 7)) // passes the worker threshold first
+    symlinkSync('../../outside', join(bad, 'z', 'l'))
+    const bin = new URL('../../bin/nitro-recipient.js', import.meta.url).pathname
+    const r = spawnSync(process.execPath, [bin, 'eif', 'build', '--blobs', blobs, '--rootfs', bad, '--cmd', '/x', '--output', join(tmp.dir, 'badbig.eif')], { encoding: 'utf8', timeout: 50_000 })
+    expect(r.signal).toBeNull() // not killed by the timeout: nothing kept the process alive
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain('ERR_EIF_ROOTFS_SYMLINK')
   })
 
   it('usage errors exit 2; failures exit 1 with a code', async () => {
