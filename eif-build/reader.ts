@@ -144,9 +144,9 @@ try {
  * [crcFrom, crcEnd) (which must lie inside the ranges): the worker takes part of the CRC work so
  * both threads finish together.
  */
-function hashRangesOnWorker(path: string, ranges: Array<[number, number]>, crcFrom: number, crcEnd: number): Promise<{ digest: Buffer; crc: number }> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER_SRC, { eval: true, workerData: { path, ranges, crcFrom, crcEnd } })
+function hashRangesOnWorker(path: string, ranges: Array<[number, number]>, crcFrom: number, crcEnd: number): { result: Promise<{ digest: Buffer; crc: number }>; stop: () => Promise<number> } {
+  const w = new Worker(WORKER_SRC, { eval: true, workerData: { path, ranges, crcFrom, crcEnd } })
+  const result = new Promise<{ digest: Buffer; crc: number }>((resolve, reject) => {
     w.once('message', (m: { digest?: string; crc?: number; error?: string }) => {
       if (m.digest !== undefined && m.crc !== undefined) resolve({ digest: Buffer.from(m.digest, 'hex'), crc: m.crc })
       else reject(new EifError('ERR_EIF_TRUNCATED', `reading PCR2 data: ${m.error ?? 'worker failed'}`))
@@ -154,6 +154,8 @@ function hashRangesOnWorker(path: string, ranges: Array<[number, number]>, crcFr
     })
     w.once('error', (e) => reject(new EifError('ERR_EIF_TRUNCATED', `reading PCR2 data: ${e.message}`)))
   })
+  result.catch(() => {}) // handled by whoever awaits it; never an unhandled rejection
+  return { result, stop: () => w.terminate() }
 }
 
 /** SHA-384 costs about this many times CRC-32 per byte (zlib crc32 vs OpenSSL SHA-384, x86-64). */
@@ -171,6 +173,7 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
   } catch (e) {
     throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
   }
+  let worker: ReturnType<typeof hashRangesOnWorker> | null = null
   try {
     const st = await fh.stat()
     if (!st.isFile()) fail('ERR_EIF_INPUT', `${path}: not a regular file`)
@@ -190,9 +193,7 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
       crcEnd = lastStart + last.size
       crcFrom = Math.max(lastStart, crcEnd - Math.min(last.size, share))
     }
-    const pcr2Promise = parallel ? hashRangesOnWorker(path, later.map((s) => [s.offset + SECTION_HEADER_SIZE, s.size]), crcFrom, crcEnd) : null
-    // Keep the rejection handled even if the main pass throws first.
-    pcr2Promise?.catch(() => {})
+    worker = parallel ? hashRangesOnWorker(path, later.map((s) => [s.offset + SECTION_HEADER_SIZE, s.size]), crcFrom, crcEnd) : null
 
     const measurer = new Measurer({ pcr2: !parallel })
     const hb = Buffer.alloc(EIF_HEADER_SIZE)
@@ -238,7 +239,7 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
     }
     const m = measurer.finish()
     if (parallel) {
-      const w = await (pcr2Promise as Promise<{ digest: Buffer; crc: number }>)
+      const w = await (worker as NonNullable<typeof worker>).result
       m.pcr2 = extendDigest(w.digest).toString('hex')
       crc = crc32Combine(crc32Combine(crc, w.crc, crcEnd - crcFrom), crcTail, fileSize - crcEnd)
     } else if (later.length === 0) {
@@ -280,6 +281,8 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
     }
   } finally {
     await fh.close()
+    // after success the worker has already ended; after a failure it must not read on
+    await worker?.stop()
   }
 }
 
