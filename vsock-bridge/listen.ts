@@ -113,10 +113,6 @@ export class ConnectionSet {
     return this.#open.size
   }
 
-  get closing(): boolean {
-    return this.#closing !== undefined
-  }
-
   /** Hands an accepted socket to the user's callback, unless over the limit or closing. */
   accept(socket: net.Socket, settings: ListenSettings, onConnection: ConnectionHandler): void {
     if (this.#closing !== undefined || this.#open.size >= settings.maxConnections) {

@@ -228,6 +228,7 @@ export async function pipe(from: Address, to: Address, opts: PipeOptions): Promi
   )
   opts.log.info({ listen: formatAddress(listener.address), target }, 'listening')
   opts.signal?.addEventListener('abort', () => finish(), { once: true })
+  if (opts.signal?.aborted === true) finish()
   const done = finished.then(async () => {
     await listener.close({ graceMs: 1000 })
     opts.log.info('stopped')
