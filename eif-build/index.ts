@@ -16,3 +16,5 @@ export { loadSigningMaterial, signPcr0, checkSignatureSection, encodePcrInfo, en
 export { keyPolicyStatements, RECIPIENT_ACTIONS } from './policy.js'
 export { crc32, crc32Combine } from './crc32.js'
 export { bufferSource, fileSource, type DataSource } from './source.js'
+export { withDockerInitLayer, compareWalkOrder } from './docker-export.js'
+export { OffThreadSha384 } from './hash-worker.js'
