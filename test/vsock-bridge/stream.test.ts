@@ -42,6 +42,19 @@ describe('stream semantics on the native path', () => {
     await l.close()
   })
 
+  it('abstract unix names go through the addon too', async () => {
+    const name = `nitro-recipient-native-${process.pid}-${n++}`
+    const u = nativeUnix(`\0${name}`)
+    const l = await u.listen((s) => s.pipe(s))
+    expect(l.address).toEqual({ kind: 'unix', path: name, abstract: true })
+    const s = await u.connect()
+    expect(endpoints(s).remote).toEqual({ kind: 'unix', path: name, abstract: true })
+    s.end('abstract')
+    expect((await readAll(s)).toString()).toBe('abstract')
+    await l.close()
+    await expect(u.connect()).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+  })
+
   it('half-close: the server still writes after the client ends (allowHalfOpen)', async () => {
     const u = fresh()
     const l = await u.listen(
