@@ -79,6 +79,7 @@ describe('nitro-recipient proxy', () => {
     expect((await run(['--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com'])).code).toBe(2)
     expect((await run(['-w', '0', '--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com', '443'])).code).toBe(2)
     expect((await run(['--frobnicate'])).code).toBe(2)
+    expect((await run(['--log-level', 'loud', '--config', VSOCK_PROXY, '--check-config'])).code).toBe(2)
   })
 
   it('runs the vsock-proxy form, logs one JSON line per connection, and drains on SIGTERM', async () => {
