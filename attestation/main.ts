@@ -4,7 +4,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises'
-import { EXIT_OK, EXIT_USAGE, UsageError, parse, parseHex, reportError, type Io, type Main } from '../common/cli.js'
+import { EXIT_OK, UsageError, commandMain, parse, parseHex, type Io, type Main } from '../common/cli.js'
 import { NitroError } from '../common/errors.js'
 import { MAX_DOCUMENT_BYTES } from './cose-sign1.js'
 import { AttestationTooLargeError } from './errors.js'
@@ -43,24 +43,9 @@ Exit codes: 0 verified, 1 rejected (error code printed, e.g. ERR_ATTESTATION_CER
 `
 
 /** The CLI entry point (see {@link HELP}). */
-export const main: Main = async (argv, io) => {
-  const json = argv.includes('--json')
-  try {
-    return await run(argv, io)
-  } catch (e) {
-    if (json && e instanceof NitroError && !(e instanceof UsageError)) {
-      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`)
-    }
-    return reportError(e, io, COMMAND)
-  }
-}
+export const main: Main = commandMain({ name: COMMAND, help: HELP, jsonErrors: true, run })
 
-async function run(argv: string[], io: Io): Promise<number> {
-  const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    io.stdout.write(HELP)
-    return command === undefined ? EXIT_USAGE : EXIT_OK
-  }
+async function run(command: string, rest: string[], io: Io): Promise<number> {
   if (command === 'decode') return decode(rest, io)
   if (command !== 'verify') throw new UsageError(`unknown command '${command}'`)
   const { values, positionals } = parse({

@@ -91,3 +91,44 @@ export function parseHex(value: string, what: string): Buffer {
   }
   return Buffer.from(value, 'hex')
 }
+
+/**
+ * The top-level help convention of every component: no command prints the help and is a usage
+ * error (exit 2); `help`, `-h` or `--help` prints it and succeeds. Returns the exit code when the
+ * help was printed, `undefined` when `command` is a real command.
+ */
+export function topLevelHelp(command: string | undefined, help: string, io: Io): number | undefined {
+  if (command !== undefined && command !== '--help' && command !== '-h' && command !== 'help') return undefined
+  io.stdout.write(help)
+  return command === undefined ? EXIT_USAGE : EXIT_OK
+}
+
+/** What {@link commandMain} needs to know about a component's CLI. */
+export interface CommandSpec {
+  /** The prefix of its messages, e.g. `nitro-recipient attestation`. */
+  name: string
+  help: string
+  /**
+   * With `--json` on the command line, a failure (a NitroError other than a usage error) is also
+   * written to stdout as `{"ok":false,"error":{code,message}}`, so scripts read one JSON object
+   * whatever happened.
+   */
+  jsonErrors?: boolean
+  /** Runs `command` (never a help request) with the arguments after it. */
+  run: (command: string, rest: string[], io: Io) => Promise<number>
+}
+
+/** A component's `main` built from {@link CommandSpec}: help convention, then errors to exit codes. */
+export function commandMain(spec: CommandSpec): Main {
+  return async (argv, io) => {
+    const [command, ...rest] = argv
+    try {
+      return topLevelHelp(command, spec.help, io) ?? (await spec.run(command as string, rest, io))
+    } catch (e) {
+      if (spec.jsonErrors === true && argv.includes('--json') && e instanceof NitroError && !(e instanceof UsageError)) {
+        io.stdout.write(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`)
+      }
+      return reportError(e, io, spec.name)
+    }
+  }
+}

@@ -3,7 +3,7 @@
  * uses nitro-cli's field names; progress goes to stderr on a TTY only.
  * @module
  */
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parse, reportError, type Io, type Main } from '../common/cli.js'
+import { EXIT_FAILED, EXIT_OK, UsageError, parse, reportError, topLevelHelp, type Io, type Main } from '../common/cli.js'
 import { buildEif, type RootfsInput } from './build.js'
 import type { Measurements } from './measure.js'
 import { keyPolicyStatements, ROLE_PLACEHOLDER } from './policy.js'
@@ -176,10 +176,8 @@ export const main: Main = async (argv, io) => {
   const [cmd, ...rest] = argv
   const name = `nitro-recipient eif${cmd ? ` ${cmd}` : ''}`
   try {
-    if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-      io.stdout.write(HELP)
-      return cmd === undefined ? EXIT_USAGE : EXIT_OK
-    }
+    const helped = topLevelHelp(cmd, HELP, io)
+    if (helped !== undefined) return helped
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(HELP)
       return EXIT_OK

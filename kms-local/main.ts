@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs'
-import { EXIT_OK, EXIT_USAGE, UsageError, parse, reportError, type Io, type Main } from '../common/cli.js'
+import { EXIT_OK, UsageError, parse, reportError, topLevelHelp, type Io, type Main } from '../common/cli.js'
 import { createLogger, type Logger } from '../common/log.js'
 import { parseAddress } from '../vsock-bridge/index.js'
 import { KmsLocalError } from './errors.js'
@@ -65,10 +65,8 @@ export const main: Main = async (argv, io) => {
 /** `main` with an explicit stop signal (tests run it in-process). */
 export async function runCommand(argv: string[], io: Io, signal: AbortSignal, logger?: Logger): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    io.stdout.write(HELP)
-    return command === undefined ? EXIT_USAGE : EXIT_OK
-  }
+  const helped = topLevelHelp(command, HELP, io)
+  if (helped !== undefined) return helped
   if (command !== 'serve') throw new UsageError(`unknown command '${command}'`)
   const { values } = parse({
     args: rest,

@@ -5,7 +5,7 @@
 import { createPublicKey } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { EXIT_OK, EXIT_USAGE, UsageError, parse, parseHex, readInput, reportError, type Io, type Main } from '../common/cli.js'
+import { EXIT_OK, UsageError, commandMain, parse, parseHex, readInput, topLevelHelp, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import type { Attester } from './attester.js'
 import { NSM_ENV, openAttester } from './open.js'
@@ -53,20 +53,9 @@ Exit codes: 0 ok, 1 the operation failed (error code printed), 2 usage error.
 
 const HEX_LIMIT = 2 * 1024
 
-export const main: Main = async (argv, io) => {
-  try {
-    return await run(argv, io)
-  } catch (e) {
-    return reportError(e, io, COMMAND)
-  }
-}
+export const main: Main = commandMain({ name: COMMAND, help: HELP, run })
 
-async function run(argv: string[], io: Io): Promise<number> {
-  const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    io.stdout.write(HELP)
-    return command === undefined ? EXIT_USAGE : EXIT_OK
-  }
+async function run(command: string, rest: string[], io: Io): Promise<number> {
   switch (command) {
     case 'describe':
       return describe(rest, io)
@@ -76,10 +65,8 @@ async function run(argv: string[], io: Io): Promise<number> {
       const [sub, ...more] = rest
       if (sub === 'init') return simulatorInit(more, io)
       if (sub === 'serve') return simulatorServe(more, io)
-      if (sub === undefined || sub === '--help' || sub === '-h') {
-        io.stdout.write(HELP)
-        return sub === undefined ? EXIT_USAGE : EXIT_OK
-      }
+      const helped = topLevelHelp(sub, HELP, io)
+      if (helped !== undefined) return helped
       throw new UsageError(`unknown simulator command '${sub}'`)
     }
     default:

@@ -4,8 +4,7 @@
  * @module
  */
 import type { Socket } from 'node:net'
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parse, reportError, type Io, type Main } from '../common/cli.js'
-import { NitroError } from '../common/errors.js'
+import { EXIT_FAILED, EXIT_OK, UsageError, commandMain, parse, type Io, type Main } from '../common/cli.js'
 import { createLogger, type Logger } from '../common/log.js'
 import { formatAddress, parseAddress, type Address } from './address.js'
 import { connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js'
@@ -46,24 +45,9 @@ Exit codes: 0 ok, 1 failed (error code printed, e.g. ECONNREFUSED, ERR_VSOCK_UNA
 `
 
 /** The CLI entry point (see {@link HELP}). */
-export const main: Main = async (argv, io) => {
-  const json = argv.includes('--json')
-  try {
-    return await run(argv, io)
-  } catch (e) {
-    if (json && e instanceof NitroError && !(e instanceof UsageError)) {
-      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`)
-    }
-    return reportError(e, io, COMMAND)
-  }
-}
+export const main: Main = commandMain({ name: COMMAND, help: HELP, jsonErrors: true, run })
 
-async function run(argv: string[], io: Io): Promise<number> {
-  const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    io.stdout.write(HELP)
-    return command === undefined ? EXIT_USAGE : EXIT_OK
-  }
+async function run(command: string, rest: string[], io: Io): Promise<number> {
   const { values, positionals } = parse({
     args: rest,
     allowPositionals: true,
