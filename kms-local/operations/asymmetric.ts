@@ -57,13 +57,19 @@ function checkSigning(key: KeyRecord, req: Req, op: string): SigningParams {
   return { ...p, digest: true }
 }
 
-export async function signOp(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
+/** Sign and Verify check the same things in the same order as KMS: key, permission, state, algorithm, DryRun. */
+function signingRequest(req: Req, ctx: OpContext, op: 'Sign' | 'Verify'): { key: KeyRecord; p: SigningParams } {
   checkGrantTokens(req.GrantTokens)
   const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
-  authorizeKey(ctx, key, 'kms:Sign')
+  authorizeKey(ctx, key, `kms:${op}`)
   requireEnabled(key)
-  const p = checkSigning(key, req, 'Sign')
+  const p = checkSigning(key, req, op)
   dryRun(req.DryRun)
+  return { key, p }
+}
+
+export async function signOp(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
+  const { key, p } = signingRequest(req, ctx, 'Sign')
   const priv = privateKeyOf(ctx, key)
   const signature = p.digest
     ? signDigest(priv, p.hash!, p.padding === constants.RSA_PKCS1_PSS_PADDING, req.Message as Buffer)
@@ -72,12 +78,7 @@ export async function signOp(req: Req, ctx: OpContext): Promise<Record<string, u
 }
 
 export async function verifyOp(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
-  checkGrantTokens(req.GrantTokens)
-  const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
-  authorizeKey(ctx, key, 'kms:Verify')
-  requireEnabled(key)
-  const p = checkSigning(key, req, 'Verify')
-  dryRun(req.DryRun)
+  const { key, p } = signingRequest(req, ctx, 'Verify')
   const pub = createPublicKey(privateKeyOf(ctx, key))
   let ok = false
   try {
