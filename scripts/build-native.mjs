@@ -1,8 +1,8 @@
-// Builds the optional native addons of binding.gyp (vsock, ...) at install time.
+// Builds the optional native addons of binding.gyp (vsock: AF_VSOCK; nsm: the /dev/nsm ioctl) at install time.
 //
 // npm would run `node-gyp rebuild` by itself because binding.gyp exists, and a compile failure
-// would then fail `npm ci`. The addons are optional (vsock addresses report ERR_VSOCK_UNAVAILABLE
-// without theirs), so this script builds them and only WARNS on failure, unless
+// would then fail `npm ci`. The addons are optional (without them vsock addresses report
+// ERR_VSOCK_UNAVAILABLE and the /dev/nsm client ERR_NSM_UNAVAILABLE), so this script builds them and only WARNS on failure, unless
 // NITRO_RECIPIENT_REQUIRE_NATIVE=1 asks for a hard failure (CI on Linux).
 //
 // Offline by design: when Node's own headers are installed next to the node binary
@@ -21,6 +21,7 @@ const say = (line) => process.stderr.write(`nitro-recipient: ${line}\n`)
 function giveUp(reason) {
   say(`native addons not built: ${reason}`)
   say('vsock:// addresses will fail with ERR_VSOCK_UNAVAILABLE; unix: and tcp:// addresses work.')
+  say('/dev/nsm will fail with ERR_NSM_UNAVAILABLE; an NSM server (--nsm unix:/path) works.')
   say('To build later: install g++, make and python3, then run `npm rebuild` or `node scripts/build-native.mjs`.')
   process.exit(strict ? 1 : 0)
 }
