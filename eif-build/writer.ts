@@ -6,7 +6,8 @@
  * and memory stays at one staging buffer whatever the ramdisk size.
  * @module
  */
-import { open, unlink, type FileHandle } from 'node:fs/promises'
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs'
+import { unlink } from 'node:fs/promises'
 import { crc32, crc32Combine } from './crc32.js'
 import { EifError } from './errors.js'
 import {
@@ -40,23 +41,40 @@ export interface EifWriteResult {
   crc32: number
 }
 
-/** Builds an EIF at `path` (created or truncated, mode 0644). */
+function writeAllSync(fd: number, b: Uint8Array, at: number, path: string): void {
+  try {
+    for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off, at + off)
+  } catch (e) {
+    throw new EifError('ERR_EIF_INPUT', `${path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+}
+
+/** Builds an EIF at `path` (a regular file, created or truncated, mode 0644; removed on failure). */
 export async function writeEif(path: string, s: EifSections): Promise<EifWriteResult> {
   if (s.cmdline.includes('\0')) throw new EifError('ERR_EIF_INPUT', 'cmdline contains a NUL byte')
   if (s.ramdisks.length === 0) throw new EifError('ERR_EIF_INPUT', 'an EIF needs at least one ramdisk')
   if (3 + s.ramdisks.length + (s.signing ? 1 : 0) > MAX_SECTIONS) throw new EifError('ERR_EIF_INPUT', 'too many ramdisks')
-  let fh: FileHandle
+  let fd: number
   try {
-    fh = await open(path, 'w', 0o644)
+    // Not a symlink, and (checked below) a regular file: a failed build unlinks what it wrote,
+    // which must never be a device such as /dev/full or a file a link points at.
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644)
   } catch (e) {
-    throw new EifError('ERR_EIF_INPUT', `${path}: cannot create: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+    const code = (e as NodeJS.ErrnoException).code
+    throw new EifError('ERR_EIF_INPUT', code === 'ELOOP' ? `${path}: is a symbolic link (not followed)` : `${path}: cannot create: ${code ?? 'error'}`)
   }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd)
+    throw new EifError('ERR_EIF_INPUT', `${path}: not a regular file`)
+  }
+  ftruncateSync(fd, 0)
   let ok = false
-  // The hashes run on worker threads (once a stream passes 8 MiB): PCR0 over kernel, cmdline and
-  // every ramdisk, snapshotted for PCR1 where ramdisk[1] starts, and PCR2 over ramdisk[1..]. This
-  // thread only walks, formats, checksums and writes.
-  const h0 = new OffThreadSha384()
-  const pcr2 = new OffThreadSha384()
+  // The hashes run on a worker thread, as two lanes fed by one copy of the data: lane 0 (PCR0)
+  // over kernel, cmdline and every ramdisk, snapshotted for PCR1 where ramdisk[1] starts, and
+  // lane 1 (PCR2) over ramdisk[1..]. This thread only walks, formats, checksums and writes. The
+  // worker starts at once: an EIF's kernel alone is megabytes, and its start-up then overlaps ours.
+  const hashes = new OffThreadSha384({ lanes: 2 })
+  hashes.prestart()
   try {
     let pcr1: Promise<Buffer> | null = null
     let ramdiskIndex = -1
@@ -73,34 +91,21 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
       let crc = 0
       const forPcr2 = type === SectionType.Ramdisk && ++ramdiskIndex >= 1
       if (type === SectionType.Ramdisk && ramdiskIndex === 1) {
-        pcr1 = h0.snapshot()
+        pcr1 = hashes.snapshot(0)
         pcr1.catch(() => {})
       }
-      // One write in flight while the producer fills the next chunk (the chunk is copied, since
-      // producers reuse their buffers once `out` resolves).
-      let inFlight: Promise<void> = Promise.resolve()
-      const writeAll = async (b: Buffer, at: number): Promise<void> => {
-        let off = 0
-        while (off < b.length) {
-          const { bytesWritten } = await fh.write(b, off, b.length - off, at + off)
-          off += bytesWritten
-        }
-      }
+      // Synchronous positional writes, like the reads: into the page cache they cost less than a
+      // copy of each chunk plus a threadpool round trip, and the producer may reuse its buffer
+      // as soon as `out` returns.
       await produce(async (chunk) => {
-        if (measured) await h0.update(chunk)
-        if (forPcr2) await pcr2.update(chunk)
+        if (measured) await hashes.update(chunk, forPcr2 ? 0b11 : 0b01)
         crc = crc32(chunk, crc)
-        const copy = Buffer.from(chunk)
-        const at = start + SECTION_HEADER_SIZE + len
+        writeAllSync(fd, chunk, start + SECTION_HEADER_SIZE + len, path)
         len += chunk.length
-        await inFlight
-        inFlight = writeAll(copy, at)
-        inFlight.catch(() => {})
         s.onProgress?.(start + SECTION_HEADER_SIZE + len)
       })
-      await inFlight
       const hdr = encodeSectionHeader(type, len)
-      await fh.write(hdr, 0, hdr.length, start)
+      writeAllSync(fd, hdr, start, path)
       bodyCrc = crc32Combine(bodyCrc, crc32(hdr), hdr.length)
       bodyCrc = crc32Combine(bodyCrc, crc, len)
       bodyLen += hdr.length + len
@@ -117,7 +122,7 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     await section(SectionType.Cmdline, fromBytes(Buffer.from(s.cmdline, 'utf8')), true)
     await section(SectionType.Metadata, fromBytes(s.metadata), false)
     for (const r of s.ramdisks) await section(SectionType.Ramdisk, typeof r === 'function' ? r : fromSource(r), true)
-    const [d0, d1, d2] = await Promise.all([h0.digest(), pcr1 ?? Promise.resolve(null), pcr2.digest()])
+    const [[d0, d2], d1] = await Promise.all([hashes.digests(), pcr1 ?? Promise.resolve(null)])
     const measurements: Measurements = {
       pcr0: extendDigest(d0).toString('hex'),
       pcr1: extendDigest(d1 ?? d0).toString('hex'),
@@ -141,15 +146,15 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     })
     const crc = crc32Combine(crc32(header.subarray(0, CRC_OFFSET)), bodyCrc, bodyLen)
     header.writeUInt32BE(crc, CRC_OFFSET)
-    await fh.write(header, 0, header.length, 0)
-    await fh.truncate(pos)
+    writeAllSync(fd, header, 0, path)
+    ftruncateSync(fd, pos)
     ok = true
     return { measurements, size: pos, crc32: crc }
   } finally {
-    await fh.close()
+    closeSync(fd)
     if (!ok) {
       // a running worker would keep the process alive; a half-written image must not stay behind
-      await Promise.all([h0.abort(), pcr2.abort()])
+      await hashes.abort()
       await unlink(path).catch(() => {})
     }
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -105,6 +105,28 @@ describe('writer -> reader round trip', () => {
     await writeEif(path, { kernel: bufferSource(kernel), cmdline, metadata, arch: 'aarch64', ramdisks: [bufferSource(Buffer.from('x'))] })
     expect(readFileSync(path).readUInt16BE(6)).toBe(1)
     expect((await verifyEif(path)).arch).toBe('aarch64')
+  })
+
+  it('writes only regular files: a device or a symlink as output is refused and left alone', async () => {
+    const sections = { kernel: bufferSource(kernel), cmdline, metadata, arch: 'x86_64' as const, ramdisks: [bufferSource(Buffer.from('x'))] }
+    // a failed build unlinks its output: that must never reach /dev/null
+    await expect(writeEif('/dev/null', sections)).rejects.toMatchObject({ code: 'ERR_EIF_INPUT', message: '/dev/null: not a regular file' })
+    expect(lstatSync('/dev/null').isCharacterDevice()).toBe(true)
+    const target = join(tmp.dir, 'target.bin')
+    writeFileSync(target, 'keep')
+    const link = join(tmp.dir, 'link.eif')
+    symlinkSync(target, link)
+    await expect(writeEif(link, sections)).rejects.toMatchObject({ code: 'ERR_EIF_INPUT', message: `${link}: is a symbolic link (not followed)` })
+    expect(readFileSync(target, 'utf8')).toBe('keep')
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+  })
+
+  it('truncates an existing, longer output file', async () => {
+    const path = join(tmp.dir, 'long.eif')
+    writeFileSync(path, randomBytes(1 << 20))
+    const res = await writeEif(path, { kernel: bufferSource(kernel), cmdline, metadata, arch: 'x86_64', ramdisks: [bufferSource(Buffer.from('x'))] })
+    expect(readFileSync(path).length).toBe(res.size)
+    expect((await verifyEif(path)).measurements).toEqual(res.measurements)
   })
 })
 
