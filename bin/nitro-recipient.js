@@ -13,6 +13,5 @@ process.removeAllListeners('warning')
 process.on('warning', (w) => {
   if (w.name !== 'NodeVersionSupportWarning') process.stderr.write(`${w.name}: ${w.message}\n`)
 })
-await import('reflect-metadata')
 const { run } = await import(entry.href)
 process.exitCode = await run(process.argv.slice(2))
