@@ -53,7 +53,15 @@ export async function handleNsmRequest(attester: Attester, request: Uint8Array, 
       res = { type: 'Error', error: 'InternalError' }
     }
   }
-  const out = encodeResponse(res)
+  let out: Uint8Array
+  try {
+    out = encodeResponse(res)
+  } catch (e) {
+    // An Attester answered something the codec cannot encode (e.g. a non-integer PCR index):
+    // the server's promise chain must not reject, so this is InternalError like any other surprise.
+    onUnexpected(e)
+    return encodeResponse({ type: 'Error', error: 'InternalError' })
+  }
   // The device truncates at its buffer; a server says so instead.
   return out.length > NSM_RESPONSE_MAX_SIZE ? encodeResponse({ type: 'Error', error: 'BufferTooSmall' }) : out
 }

@@ -221,6 +221,17 @@ describe('NSM server over a unix socket', () => {
   })
 })
 
+describe('handleNsmRequest', () => {
+  test('an Attester answer the codec cannot encode becomes InternalError, never a rejection', async () => {
+    const odd = Object.create(sim) as NsmSimulator
+    odd.describeNsm = async () => ({ ...(await sim.describeNsm()), lockedPcrs: [0.5] })
+    const seen: unknown[] = []
+    const out = await handleNsmRequest(odd, encodeRequest({ type: 'DescribeNSM' }), (e) => seen.push(e))
+    expect(decodeResponse(out)).toEqual({ type: 'Error', error: 'InternalError' })
+    expect(seen).toHaveLength(1)
+  })
+})
+
 describe('openAttester selection', () => {
   test('explicit spec, then NITRO_RECIPIENT_NSM, then /dev/nsm', () => {
     expect(resolveNsmSpec('unix:/a', { NITRO_RECIPIENT_NSM: 'unix:/b' })).toBe('unix:/a')
