@@ -221,6 +221,74 @@ describe('NSM server over a unix socket', () => {
   })
 })
 
+describe('NSM server against hostile clients', () => {
+  let dir: string
+  let listener: Listener
+  let path: string
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-hostile-'))
+    path = join(dir, 'nsm.sock')
+    listener = await serveNsm(sim, `unix:${path}`, { idleTimeoutMs: 300 })
+  })
+  afterAll(async () => {
+    await listener.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+  test('slowloris: bytes trickling in without ever completing a request do not keep the connection open', async () => {
+    const s = netConnect(path)
+    let closed = false
+    s.on('close', () => (closed = true))
+    s.on('error', () => {})
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(4000)
+    s.write(header)
+    // one byte every 100 ms: each would have reset a plain socket inactivity timeout (300 ms)
+    for (let i = 0; i < 40 && !closed; i++) {
+      await sleep(100)
+      if (!closed) s.write(Uint8Array.of(0))
+    }
+    s.destroy()
+    expect(closed).toBe(true)
+  })
+
+  test('a client that never reads its answers is dropped instead of having them buffered without bound', async () => {
+    const s = netConnect(path)
+    s.pause()
+    let closed = false
+    s.on('close', () => (closed = true))
+    s.on('error', () => {})
+    const req = encodeFrame(encodeRequest({ type: 'Attestation', userData: Buffer.alloc(1000), nonce: null, publicKey: null }))
+    // 8 requests at a time, never more than 16 unanswered at the server: only the unread answers pile up
+    let sent = 0
+    for (; sent < 4000 && !closed; sent += 8) {
+      s.write(Buffer.concat(Array.from({ length: 8 }, () => req)))
+      await sleep(20)
+    }
+    s.destroy()
+    expect(closed).toBe(true)
+    expect(sent).toBeLessThan(4000)
+  })
+
+  test('a client that reads may keep pipelining, and an idle one is closed', async () => {
+    const s = netConnect(path)
+    const reader = new FrameReader(12288)
+    let got = 0
+    let closed = false
+    s.on('data', (c: Buffer) => (got += reader.push(c).length))
+    s.on('close', () => (closed = true))
+    const req = encodeFrame(encodeRequest({ type: 'GetRandom' }))
+    for (let round = 0; round < 10; round++) {
+      s.write(Buffer.concat(Array.from({ length: 16 }, () => req)))
+      while (got < 16 * (round + 1) && !closed) await sleep(5)
+    }
+    expect(closed).toBe(false)
+    expect(got).toBe(160)
+    await new Promise<void>((r) => (closed ? r() : s.once('close', () => r())))
+  })
+})
+
 describe('handleNsmRequest', () => {
   test('an Attester answer the codec cannot encode becomes InternalError, never a rejection', async () => {
     const odd = Object.create(sim) as NsmSimulator
