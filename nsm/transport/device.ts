@@ -57,9 +57,12 @@ export class DeviceTransport implements NsmTransport {
   readonly description: string
   #fh: FileHandle | null
   readonly #binding: NsmBinding
-  // One response buffer, reused: calls are serialised by the ProtocolAttester, and
-  // the returned bytes are a copy.
+  // One response buffer, reused: the returned bytes are a copy, and #queue runs one ioctl at a
+  // time even when the transport is used directly (two in flight would share this buffer, and
+  // one caller could read the other's answer).
   readonly #response = Buffer.alloc(NSM_RESPONSE_MAX_SIZE)
+  #queue: Promise<unknown> = Promise.resolve()
+  #closing: Promise<void> | null = null
 
   private constructor(path: string, fh: FileHandle, binding: NsmBinding) {
     this.description = path
@@ -85,7 +88,14 @@ export class DeviceTransport implements NsmTransport {
     return new DeviceTransport(path, fh, loaded.binding)
   }
 
-  async exchange(request: Uint8Array): Promise<Uint8Array> {
+  exchange(request: Uint8Array): Promise<Uint8Array> {
+    if (this.#closing !== null) return Promise.reject(new NsmIoError('EBADF', `${this.description} is closed`))
+    const run = this.#queue.then(() => this.#exchange(request))
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  async #exchange(request: Uint8Array): Promise<Uint8Array> {
     if (this.#fh === null) throw new NsmIoError('EBADF', `${this.description} is closed`)
     if (request.length === 0 || request.length > NSM_REQUEST_MAX_SIZE) {
       throw new NsmInputTooLargeError(`NSM: InputTooLarge: request of ${request.length} bytes (1..${NSM_REQUEST_MAX_SIZE})`)
@@ -110,9 +120,14 @@ export class DeviceTransport implements NsmTransport {
     return out
   }
 
-  async close(): Promise<void> {
-    const fh = this.#fh
-    this.#fh = null
-    await fh?.close()
+  /** Refuses new exchanges, lets those already asked for finish, then closes the fd (never under a running ioctl). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#queue
+      const fh = this.#fh
+      this.#fh = null
+      await fh?.close()
+    })()
+    return this.#closing
   }
 }

@@ -345,6 +345,43 @@ describe('/dev/nsm path (native addon)', () => {
     await expect(t.exchange(Uint8Array.of(0x60))).rejects.toMatchObject({ code: 'ERR_NSM_IO', errno: 'EBADF' })
   })
 
+  test('used directly, the transport runs one ioctl at a time (one response buffer) and close waits for it', async () => {
+    const loaded = loadNsmBinding()
+    if (!('binding' in loaded)) throw new Error(loaded.error)
+    const binding = loaded.binding
+    const real = binding.request.bind(binding)
+    let inFlight = 0
+    let maxInFlight = 0
+    const events: string[] = []
+    binding.request = async (fd, req, res) => {
+      inFlight++
+      maxInFlight = Math.max(maxInFlight, inFlight)
+      try {
+        await new Promise((r) => setTimeout(r, 5))
+        return await real(fd, req, res)
+      } finally {
+        inFlight--
+        events.push('ioctl')
+      }
+    }
+    try {
+      const t = await DeviceTransport.open('/dev/null')
+      const calls = Array.from({ length: 5 }, () => t.exchange(Uint8Array.of(0x60)).catch((e: unknown) => e))
+      const closed = t.close().then(() => events.push('closed'))
+      // asked for after close(): refused at once, never sent to a closed (possibly reused) fd
+      await expect(t.exchange(Uint8Array.of(0x60))).rejects.toMatchObject({ code: 'ERR_NSM_IO', errno: 'EBADF' })
+      const results = await Promise.all(calls)
+      await closed
+      expect(maxInFlight).toBe(1)
+      for (const r of results) expect(r).toMatchObject({ code: 'ERR_NSM_IO', errno: 'ENOTTY' })
+      // the fd is closed only after the last ioctl asked for before close() has returned
+      expect(events).toEqual(['ioctl', 'ioctl', 'ioctl', 'ioctl', 'ioctl', 'closed'])
+      await t.close()
+    } finally {
+      binding.request = real
+    }
+  })
+
   test('many concurrent calls on the thread pool settle, none crash', async () => {
     const a = new ProtocolAttester(await DeviceTransport.open('/dev/null'))
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => a.getRandom()))
