@@ -29,9 +29,10 @@ Commands:
       Refuses to write binary to a terminal: redirect stdout or use --out.
   simulator init --dir DIR [--pcr0 HEX] [--pcr1 HEX] [--pcr2 HEX] [--pcr8 HEX] [--eif FILE]
                  [--debug] [--region NAME] [--json]
-      Create a simulator in DIR (0700): a development CA chain shaped like AWS's, private keys
-      0600, and DIR/root.pem, the trust anchor for its documents. PCR0/1/2/8 are taken from the
-      options, or from an EIF's measurements (--eif); --debug makes PCR0..15 all zero.
+      Create a simulator in DIR (made 0700; an existing DIR that group or others can write is
+      refused): a development CA chain shaped like AWS's, private keys 0600, and DIR/root.pem,
+      the trust anchor for its documents. PCR0/1/2/8 are taken from the options, or from an
+      EIF's measurements (--eif); --debug makes PCR0..15 all zero.
   simulator serve --dir DIR --listen ADDR
       Serve the simulator over the NSM protocol (u32 big-endian length-prefixed CBOR frames) on
       ADDR: unix:/path, tcp://127.0.0.1:PORT or vsock://any:PORT. Stops on SIGINT/SIGTERM.

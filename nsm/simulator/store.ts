@@ -5,7 +5,9 @@
  *   <level>.pem            certificate (root.pem is the trust anchor to hand out)
  *   <level>.key            PKCS#8 private key, mode 0600 (refused if group/other can read it)
  *
- * for level in root, regional, zonal, instance, leaf. The directory is created 0700. Renewed
+ * for level in root, regional, zonal, instance, leaf. The directory is created 0700; one that
+ * group or others can write is refused (by init and by open), since whoever can write it can
+ * replace root.pem, the anchor other processes trust, together with the keys. Renewed
  * certificates replace their files atomically (write a 0600 temp file, then rename).
  * @module
  */
@@ -74,6 +76,22 @@ async function writeIssued(dir: string, issued: Issued, exclusive: boolean): Pro
   await writeAtomic(dir, certFile(issued.level), pem('CERTIFICATE', issued.der), exclusive)
 }
 
+/** Refuses a directory that group or others can write (see the module comment). */
+async function checkDirectory(dir: string): Promise<void> {
+  let st
+  try {
+    st = await stat(dir)
+  } catch (e) {
+    throw new NsmSimulatorStateError(`cannot read the simulator directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e })
+  }
+  if (!st.isDirectory()) throw new NsmSimulatorStateError(`${dir} is not a directory`)
+  if ((st.mode & 0o022) !== 0) {
+    throw new NsmSimulatorStateError(
+      `${dir} is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}): they could replace root.pem and the keys; chmod 700 it or use a new directory`,
+    )
+  }
+}
+
 /** fs failures while writing the directory become typed errors naming the path and errno. */
 async function writing<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -90,6 +108,7 @@ async function writing<T>(dir: string, fn: () => Promise<T>): Promise<T> {
 export async function writeNewStore(dir: string, config: SimulatorConfig, chain: Chain): Promise<void> {
   await writing(dir, async () => {
     await mkdir(dir, { recursive: true, mode: 0o700 })
+    await checkDirectory(dir)
     const existing = await stat(join(dir, CONFIG_FILE)).catch(() => null)
     if (existing !== null) throw new NsmSimulatorStateError(`${dir} already holds a simulator (${CONFIG_FILE} exists)`)
     for (const level of LEVELS) await writeIssued(dir, chain[level], true)
@@ -188,6 +207,7 @@ async function loadIssued(dir: string, level: CaLevel): Promise<Issued> {
 
 /** Reads and checks a simulator directory: config, every key matching its certificate, every link signed by its parent. */
 export async function readStore(dir: string): Promise<{ config: SimulatorConfig; chain: Chain }> {
+  await checkDirectory(dir)
   const config = parseConfig((await readBounded(join(dir, CONFIG_FILE), false)).toString('utf8'), join(dir, CONFIG_FILE))
   const chain: Partial<Chain> = {}
   let parent: Issued | null = null

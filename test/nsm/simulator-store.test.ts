@@ -1,6 +1,6 @@
 // The simulator directory: persistence, strict loading, key-file permissions, and renewal of
 // expiring certificates (driven by an injected clock, never by waiting).
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -48,6 +48,23 @@ describe('persistence', () => {
     await NsmSimulator.init(dir, { logger: silentLogger })
     chmodSync(join(dir, 'zonal.key'), 0o640)
     await expect(NsmSimulator.open(dir, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE', message: /zonal\.key.*chmod 600/ })
+  })
+
+  test('a directory group or others can write is refused by init and by open (they could swap root.pem)', async () => {
+    const shared = fresh()
+    mkdirSync(shared, { mode: 0o700 })
+    chmodSync(shared, 0o777)
+    await expect(NsmSimulator.init(shared, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE', message: /writable by group or others \(mode 777\)/ })
+    expect(readdirSync(shared)).toEqual([])
+    // a readable, not writable, existing directory is fine: the keys themselves are 0600
+    chmodSync(shared, 0o755)
+    await NsmSimulator.init(shared, { logger: silentLogger })
+    for (const mode of [0o775, 0o757, 0o1777]) {
+      chmodSync(shared, mode)
+      await expect(NsmSimulator.open(shared, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE', message: /writable by group or others/ })
+    }
+    chmodSync(shared, 0o700)
+    await expect(NsmSimulator.open(shared, { logger: silentLogger })).resolves.toBeInstanceOf(NsmSimulator)
   })
 
   test('a key that does not match its certificate, or a certificate from another hierarchy, is refused', async () => {
