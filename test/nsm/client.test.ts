@@ -2,7 +2,7 @@
 // bad responses), the NSM server over a real unix socket, and the /dev/nsm path against a file
 // descriptor that is not an NSM.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -286,6 +286,38 @@ describe('NSM server against hostile clients', () => {
     expect(closed).toBe(false)
     expect(got).toBe(160)
     await new Promise<void>((r) => (closed ? r() : s.once('close', () => r())))
+  })
+})
+
+describe('NSM server connection cap', () => {
+  test('connections beyond maxConnections are closed at once; a freed slot serves again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsm-cap-'))
+    const path = join(dir, 'nsm.sock')
+    const l = await serveNsm(sim, `unix:${path}`, { maxConnections: 2 })
+    try {
+      const open = (): Promise<Socket> =>
+        new Promise((resolve, reject) => {
+          const s = netConnect(path, () => resolve(s))
+          s.on('error', reject)
+        })
+      const held = [await open(), await open()]
+      while (l.connections < 2) await new Promise((r) => setImmediate(r))
+      const third = await open()
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true))
+        third.write(encodeFrame(encodeRequest({ type: 'GetRandom' })))
+        third.on('data', () => resolve(false))
+      })
+      expect(closed).toBe(true)
+      held[0].destroy()
+      while (l.connections > 1) await new Promise((r) => setImmediate(r))
+      const a = await openAttester(`unix:${path}`)
+      expect((await a.getRandom()).length).toBe(256)
+      held[1].destroy()
+    } finally {
+      await l.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
