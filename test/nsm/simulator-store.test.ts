@@ -3,12 +3,15 @@
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as x509 from '@peculiar/x509'
 import { decodeCbor, type CborMap, type CborValue } from '../../common/cbor.js'
 import { silentLogger } from '../../common/log.js'
 import { verifyAttestation } from '../../attestation/index.js'
 import { NsmSimulator } from '../../nsm/simulator/index.js'
+import { parseConfig } from '../../nsm/simulator/store.js'
+import { NsmSimulatorStateError } from '../../nsm/errors.js'
 
 let work: string
 beforeAll(() => {
@@ -102,6 +105,36 @@ describe('persistence', () => {
     writeFileSync(path, '{not json')
     await expect(NsmSimulator.open(dir, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE' })
     await expect(NsmSimulator.open(join(work, 'missing'), { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE' })
+  })
+
+  test('fast-check: parseConfig gives a config or ERR_NSM_SIMULATOR_STATE for any text, and keeps valid ones exact', () => {
+    const good = {
+      format: 'nitro-recipient-nsm-simulator/1',
+      identity: { region: 'us-east-1', instanceId: 'i-0123456789abcdef0', enclaveId: '0123456789abcdef', regionalId: 'fedcba9876543210', zonalId: '00112233aabbccdd' },
+      debug: false,
+      pcrs: { 0: 'ab'.repeat(48), 8: 'cd'.repeat(48) },
+    }
+    expect(parseConfig(JSON.stringify(good), 'x')).toEqual({ identity: good.identity, debug: false, pcrs: good.pcrs })
+    const typed = (text: string): void => {
+      try {
+        parseConfig(text, 'x')
+      } catch (e) {
+        expect(e).toBeInstanceOf(NsmSimulatorStateError)
+      }
+    }
+    fc.assert(fc.property(fc.oneof(fc.json(), fc.string()), typed), { numRuns: 2000 })
+    // one field of a valid config replaced by any JSON value
+    const paths = [['format'], ['debug'], ['identity'], ['identity', 'region'], ['identity', 'instanceId'], ['identity', 'zonalId'], ['pcrs'], ['pcrs', '0'], ['pcrs', '3'], ['pcrs', '08'], ['pcrs', '__proto__']]
+    fc.assert(
+      fc.property(fc.constantFrom(...paths), fc.jsonValue(), (path, v) => {
+        const c = structuredClone(good) as unknown as Record<string, Record<string, unknown>>
+        let o: Record<string, unknown> = c
+        for (const k of path.slice(0, -1)) o = o[k] as Record<string, unknown>
+        Object.defineProperty(o, path[path.length - 1], { value: v, enumerable: true, writable: true, configurable: true })
+        typed(JSON.stringify(c))
+      }),
+      { numRuns: 2000 },
+    )
   })
 
   test('leftovers of an interrupted init, or an unwritable place, are typed errors', async () => {
