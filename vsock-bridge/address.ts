@@ -168,12 +168,14 @@ function parseUnix(whole: string, rest: string): UnixAddress {
 
 function checkHost(host: string, whole: string): void {
   if (host.length === 0) throw new AddressError(`${quote(whole)}: empty host`)
-  if (/^[0-9.]+$/.test(host)) {
-    // All digits and dots: must be a real dotted quad, not "1.2.3" or "0x7f.1" that resolvers read differently.
+  const name = host.endsWith('.') ? host.slice(0, -1) : host
+  // A last label that is a number (decimal, or 0x hex: WHATWG URL's "ends in a number") makes
+  // getaddrinfo read the whole host as inet_aton does: "0x7f.1", "127.1", "017.1" and "1.0x1" all
+  // reach an IPv4 address without looking like one. Such a host must be a real dotted quad.
+  if (/^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$/.test(name.slice(name.lastIndexOf('.') + 1))) {
     if (!isIPv4(host)) throw new AddressError(`${quote(whole)}: ${quote(host)} is not an IPv4 address`)
     return
   }
-  const name = host.endsWith('.') ? host.slice(0, -1) : host
   if (name.length > 253 || !name.split('.').every((l) => HOST_LABEL.test(l))) {
     throw new AddressError(`${quote(whole)}: ${quote(host)} is not a valid host name`)
   }

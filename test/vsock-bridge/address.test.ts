@@ -16,6 +16,7 @@ describe('parseAddress: valid', () => {
     ['tcp://127.0.0.1:443', { kind: 'tcp', host: '127.0.0.1', port: 443 }],
     ['tcp://kms.us-east-1.amazonaws.com:443', { kind: 'tcp', host: 'kms.us-east-1.amazonaws.com', port: 443 }],
     ['tcp://localhost:1', { kind: 'tcp', host: 'localhost', port: 1 }],
+    ['tcp://0x7f.example:80', { kind: 'tcp', host: '0x7f.example', port: 80 }], // a name: its last label is no number
     ['tcp://[::1]:8443', { kind: 'tcp', host: '::1', port: 8443 }],
     ['tcp://[2001:db8::7]:65535', { kind: 'tcp', host: '2001:db8::7', port: 65535 }],
   ]
@@ -70,6 +71,13 @@ describe('parseAddress: rejects with ERR_ADDRESS_INVALID', () => {
     ['tcp://[nope]:80', /not an IPv6 address/],
     ['tcp://256.1.1.1:80', /not an IPv4 address/],
     ['tcp://1.2.3:80', /not an IPv4 address/],
+    // Numeric forms getaddrinfo reads as inet_aton does (all of these reach 127.0.0.1 or 1.0.0.1).
+    ['tcp://0x7f.1:80', /"0x7f.1" is not an IPv4 address/],
+    ['tcp://0x7f000001:80', /not an IPv4 address/],
+    ['tcp://0x7F.0.0.1:80', /not an IPv4 address/],
+    ['tcp://1.0x1:80', /not an IPv4 address/],
+    ['tcp://127.1.:80', /not an IPv4 address/],
+    ['tcp://example.123:80', /not an IPv4 address/],
     ['tcp://-bad.example:80', /not a valid host name/],
     ['tcp://a..b:80', /not a valid host name/],
     ['tcp://a_b:80', /not a valid host name/],
@@ -116,7 +124,8 @@ describe('parseAddress: properties', () => {
   const host = fc.oneof(
     fc.ipV4(),
     fc.ipV6(),
-    fc.array(label, { minLength: 1, maxLength: 4 }).map((l) => l.join('.')).filter((h) => !/^[0-9.]+$/.test(h)),
+    // A host name whose last label is a number would be an IPv4 address (see the rejects above).
+    fc.array(label, { minLength: 1, maxLength: 4 }).map((l) => l.join('.')).filter((h) => !/(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)$/.test(h)),
   )
   const tcp = fc.record({ kind: fc.constant('tcp' as const), host, port: fc.integer({ min: 1, max: 65535 }) })
   const unix = fc.record({
