@@ -111,6 +111,8 @@ export function formatAddress(a: Address): string {
       return isIPv6(a.host) ? `tcp://[${a.host}]:${a.port}` : `tcp://${a.host}:${a.port}`
     case 'unix':
       if (!a.abstract && a.path.startsWith('//')) throw new AddressError(`unix path ${quote(a.path)} starts with '//'; write it with one '/'`)
+      // `unix:@x` is the abstract name x (no file permissions): a file named "@x" must not become one.
+      if (!a.abstract && a.path.startsWith('@')) throw new AddressError(`unix path ${quote(a.path)} starts with '@', which names an abstract socket; write ./${a.path}`)
       return a.abstract ? `unix:@${a.path}` : `unix:${a.path}`
     default:
       throw new AddressError(`unknown address kind ${quote(String((a as { kind: unknown }).kind))}`)

@@ -115,6 +115,12 @@ describe('parseAddress: rejects with ERR_ADDRESS_INVALID', () => {
     expect(() => toAddress({ kind: 'vsock', cid: 2 ** 32, port: 1 })).toThrow(expect.objectContaining({ code: 'ERR_ADDRESS_INVALID' }))
     expect(() => toAddress({ kind: 'vsock', cid: 3, port: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_ADDRESS_INVALID' }))
     expect(() => toAddress({ kind: 'ftp' } as unknown as Address)).toThrow(expect.objectContaining({ code: 'ERR_ADDRESS_INVALID' }))
+    // A file named "@sock" must not turn into the abstract name "sock" (which has no permissions).
+    expect(() => toAddress({ kind: 'unix', path: '@sock', abstract: false })).toThrow(
+      expect.objectContaining({ code: 'ERR_ADDRESS_INVALID', message: expect.stringMatching(/starts with '@'.*write \.\/@sock/) }),
+    )
+    expect(toAddress({ kind: 'unix', path: './@sock', abstract: false })).toEqual({ kind: 'unix', path: './@sock', abstract: false })
+    expect(toAddress({ kind: 'unix', path: '@sock', abstract: true })).toEqual({ kind: 'unix', path: '@sock', abstract: true })
   })
 })
 
