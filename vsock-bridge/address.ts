@@ -80,8 +80,10 @@ export function parseAddress(s: string, opts: ParseAddressOptions = {}): Address
   if (typeof s !== 'string') throw new TypeError('address must be a string')
   if (s.length === 0) throw new AddressError('empty address')
   if (s.length > MAX_ADDRESS_LENGTH) throw new AddressError(`address longer than ${MAX_ADDRESS_LENGTH} characters`)
-  // Control characters and spaces never belong in an address; rejecting them keeps logs honest too.
+  // Control characters (C0, DEL, C1) and spaces never belong in an address; rejecting them keeps logs honest too.
   if (hasControlOrSpace(s)) throw new AddressError('address contains whitespace or control characters')
+  // A lone surrogate has no UTF-8 form: Node would write U+FFFD and open another path than the one named.
+  if (hasLoneSurrogate(s)) throw new AddressError('address is not well-formed Unicode (a lone surrogate)')
   const allowZero = opts.allowPortZero === true
   if (s.startsWith('vsock://')) return parseVsock(s, s.slice('vsock://'.length), allowZero)
   if (s.startsWith('tcp://')) return parseTcp(s, s.slice('tcp://'.length), allowZero)
@@ -215,7 +217,18 @@ function checkU32(v: number, what: string): void {
 function hasControlOrSpace(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (c <= 0x20 || c === 0x7f) return true
+    if (c <= 0x20 || (c >= 0x7f && c <= 0x9f)) return true
+  }
+  return false
+}
+
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdfff) continue
+    const next = s.charCodeAt(i + 1) // NaN past the end
+    if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return true
+    i++
   }
   return false
 }

@@ -13,6 +13,7 @@ describe('parseAddress: valid', () => {
     ['unix:/run/nsm.sock', { kind: 'unix', path: '/run/nsm.sock', abstract: false }],
     ['unix:./rel.sock', { kind: 'unix', path: './rel.sock', abstract: false }],
     ['unix:@nitro-nsm', { kind: 'unix', path: 'nitro-nsm', abstract: true }],
+    ['unix:/tmp/\u{1f600}.sock', { kind: 'unix', path: '/tmp/\u{1f600}.sock', abstract: false }], // a surrogate pair is fine
     ['tcp://127.0.0.1:443', { kind: 'tcp', host: '127.0.0.1', port: 443 }],
     ['tcp://kms.us-east-1.amazonaws.com:443', { kind: 'tcp', host: 'kms.us-east-1.amazonaws.com', port: 443 }],
     ['tcp://localhost:1', { kind: 'tcp', host: 'localhost', port: 1 }],
@@ -88,6 +89,11 @@ describe('parseAddress: rejects with ERR_ADDRESS_INVALID', () => {
     ['unix:@', /empty abstract name/],
     ['unix:///tmp/x', /not unix:\/\//],
     ['unix:/tmp/a\u0000b', /whitespace or control/],
+    ['unix:/tmp/\u0085x', /whitespace or control/], // C1 controls (NEL, CSI) too
+    ['unix:/tmp/\u009b31mx', /whitespace or control/],
+    ['unix:/tmp/\ud800.sock', /lone surrogate/], // would become /tmp/\ufffd.sock
+    ['unix:@x\udc00', /lone surrogate/],
+    ['unix:/tmp/\udc00\ud800', /lone surrogate/],
     [`unix:/${'a'.repeat(107)}`, /is 108 bytes, the limit is 107/],
     [`unix:@${'a'.repeat(108)}`, /name is 108 bytes/],
     ['http://example.com:80', /expected vsock:\/\/<cid>:<port>, unix:\/path/],
