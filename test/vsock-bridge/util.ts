@@ -1,4 +1,5 @@
 // Helpers shared by the vsock-bridge tests.
+import fc from 'fast-check'
 import { readdirSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import type { Listener, ListenSettings } from '../../vsock-bridge/listen.js'
@@ -45,4 +46,28 @@ export function nativeUnix(path: string): {
     connect: (opts = {}) =>
       connectNative(b, target, `unix:${path}`, { timeoutMs: opts.timeoutMs ?? 5000, signal: opts.signal, allowHalfOpen: opts.allowHalfOpen ?? false }),
   }
+}
+
+/**
+ * Byte strings of 0..`max` bytes over the whole length range. fast-check's default size caps a
+ * generated array at 10 elements whatever its maxLength, which would never fill a socket buffer;
+ * the bytes come from a seeded xorshift, so a failure replays from fast-check's seed.
+ */
+export function bytesUpTo(max: number): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(fc.integer({ min: 0, max }), fc.integer({ min: 1, max: 0x7fff_ffff })).map(([n, seed]) => {
+    const out = new Uint8Array(n)
+    let x = seed
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13
+      x ^= x >>> 17
+      x ^= x << 5
+      out[i] = x & 0xff
+    }
+    return out
+  })
+}
+
+/** Up to `maxCount` split points in 0..`max` (again over the whole count range, not fast-check's 10). */
+export function cutsUpTo(max: number, maxCount: number): fc.Arbitrary<number[]> {
+  return fc.array(fc.nat({ max }), { maxLength: maxCount, size: 'max' })
 }
