@@ -61,10 +61,16 @@ napi_value ThrowType(napi_env env, const char* msg) {
   return nullptr;
 }
 
+// Integers in int32 range only: napi_get_value_int32 turns NaN and Infinity into 0 and 2**32 + 5
+// into 5, so close(NaN) would have closed stdin and close(2**32 + fd) another fd.
 bool GetInt32(napi_env env, napi_value v, int32_t* out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return false;
-  return napi_get_value_int32(env, v, out) == napi_ok;
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != static_cast<double>(static_cast<int32_t>(d))) return false;
+  *out = static_cast<int32_t>(d);
+  return true;
 }
 
 bool GetUint32(napi_env env, napi_value v, uint32_t* out) {
