@@ -234,7 +234,7 @@ describe('stream semantics on the native path', () => {
     expect(fdCount()).toBe(before)
   })
 
-  it('a pending connect times out (ETIMEDOUT) or aborts (ABORT_ERR), releasing its fd', async () => {
+  it('a pending connect times out (ETIMEDOUT) or aborts (ABORT_ERR), releasing its fd (10,000 aborts)', async () => {
     // A TCP listener that never accepts, with its backlog full, leaves further connects pending:
     // the one way to hold a connect in progress on a machine without vsock loopback.
     const b = requireBinding('test')
@@ -260,6 +260,15 @@ describe('stream semantics on the native path', () => {
       const pending = connectNative(b, target, 'backlog', { timeoutMs: 60_000, signal: ac.signal, allowHalfOpen: false })
       setTimeout(() => ac.abort(), 50)
       await expect(pending).rejects.toMatchObject({ code: 'ABORT_ERR' })
+      // The cancel path at scale: 10,000 connects in progress (each with its poll armed), aborted
+      // on the next turn of the loop.
+      for (let i = 0; i < 10_000; i++) {
+        const cancel = new AbortController()
+        const p = connectNative(b, target, 'backlog', { timeoutMs: 60_000, signal: cancel.signal, allowHalfOpen: false })
+        setImmediate(() => cancel.abort())
+        const e = await p.then((s) => s.destroy(), (err: unknown) => err)
+        if ((e as { code?: unknown } | undefined)?.code !== 'ABORT_ERR') expect.fail(`cycle ${i}: ${String(e)}`)
+      }
       for (const s of filled) s.destroy()
       await settle()
       expect(fdCount()).toBe(before)
