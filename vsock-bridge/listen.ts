@@ -16,9 +16,9 @@ export interface Listener {
   /** Connections accepted and not yet closed. */
   readonly connections: number
   /**
-   * Stops accepting, then ends open connections: after `graceMs` (default 0) any connection
-   * still open is destroyed. Resolves once the listening socket and every connection are
-   * closed. Calling it again returns the same promise.
+   * Stops accepting, then waits `graceMs` (default 0) for open connections to close by themselves
+   * and destroys the rest (nothing is sent to ask them to end). Resolves once the listening
+   * socket and every connection are closed. Calling it again returns the same promise.
    */
   close(opts?: { graceMs?: number }): Promise<void>
 }
