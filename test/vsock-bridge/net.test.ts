@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { connect, endpoints, listen } from '../../vsock-bridge/index.js'
+import { FAMILY_INET, requireBinding } from '../../vsock-bridge/native.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vsock-bridge-net-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -90,6 +91,32 @@ describe('connect/listen over tcp and unix', () => {
     expect(l.connections).toBe(0)
     expect(accepted[0]?.destroyed).toBe(true)
     await closedByPeer
+  })
+
+  it('a tcp connect that cannot complete fails with ETIMEDOUT after timeoutMs and releases its fd', async () => {
+    // A listener that never accepts, its backlog full (made with the addon: net.Server always
+    // accepts), leaves further connects pending.
+    const b = requireBinding('test')
+    const lfd = b.socket(FAMILY_INET)
+    const filled: Socket[] = []
+    try {
+      b.bind(lfd, FAMILY_INET, 0x7f000001, 0)
+      b.listen(lfd, 0)
+      const address = `tcp://127.0.0.1:${(b.getsockname(lfd) as [number, number])[1]}`
+      await new Promise((r) => setImmediate(r))
+      const before = readdirSync('/proc/self/fd').length
+      let err: unknown
+      for (let i = 0; i < 16 && err === undefined; i++) {
+        await connect(address, { timeoutMs: 200 }).then((s) => filled.push(s.on('error', () => {})), (e: unknown) => (err = e))
+      }
+      expect(err).toMatchObject({ name: 'SocketError', code: 'ETIMEDOUT', syscall: 'connect', address, message: expect.stringMatching(/within 200 ms/) })
+      for (const s of filled) s.destroy()
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+      expect(readdirSync('/proc/self/fd').length).toBe(before)
+    } finally {
+      for (const s of filled) s.destroy()
+      b.close(lfd)
+    }
   })
 
   it('invalid options are rejected before any socket exists', async () => {
