@@ -6,6 +6,7 @@ import * as net from 'node:net'
 import { formatAddress, toAddress, VMADDR_CID_ANY, type Address } from './address.js'
 import { recordEndpoints } from './endpoints.js'
 import { AddressError, ConnectAbortedError, SocketError } from './errors.js'
+import { checkOptions } from './options.js'
 import { connectVsock } from './vsock.js'
 
 /** Options of {@link connect}. */
@@ -39,10 +40,11 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1
  * @throws {VsockUnavailableError} `ERR_VSOCK_UNAVAILABLE` for vsock without addon or kernel support.
  * @throws {SocketError} with Node's errno name as `code`: `ECONNREFUSED`, `ETIMEDOUT`, `ENOENT`, `ENODEV`, ...
  * @throws {ConnectAbortedError} `ABORT_ERR` when `signal` aborts.
- * @throws {TypeError|RangeError} for invalid options.
+ * @throws {TypeError|RangeError} for invalid options, unknown ones included.
  */
 export async function connect(address: string | Address, opts: ConnectOptions = {}): Promise<net.Socket> {
   const a = toAddress(address)
+  checkOptions(opts, 'connect', ['timeoutMs', 'signal', 'allowHalfOpen'], ['allowHalfOpen'])
   const timeoutMs = checkTimeout(opts.timeoutMs)
   const signal = opts.signal
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal')

@@ -7,6 +7,7 @@ import * as net from 'node:net'
 import { formatAddress, toAddress, type Address } from './address.js'
 import { recordEndpoints } from './endpoints.js'
 import { SocketError } from './errors.js'
+import { checkOptions } from './options.js'
 import { listenVsock } from './vsock.js'
 
 /** A listening socket. */
@@ -61,10 +62,12 @@ export type ConnectionHandler = (socket: net.Socket) => void
  * @throws {AddressError} `ERR_ADDRESS_INVALID` for a malformed address.
  * @throws {VsockUnavailableError} `ERR_VSOCK_UNAVAILABLE` for vsock without addon or kernel support.
  * @throws {SocketError} with Node's errno name as `code`: `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, ...
+ * @throws {TypeError|RangeError} for invalid options, unknown ones included.
  */
 export async function listen(address: string | Address, onConnection: ConnectionHandler, opts: ListenOptions = {}): Promise<Listener> {
   const a = toAddress(address, { allowPortZero: true })
   if (typeof onConnection !== 'function') throw new TypeError('onConnection must be a function')
+  checkOptions(opts, 'listen', ['backlog', 'allowHalfOpen', 'maxConnections', 'replaceStaleSocket', 'onError'], ['allowHalfOpen', 'replaceStaleSocket'])
   const backlog = opts.backlog ?? 511
   if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw new RangeError('backlog must be an integer in 1..65535')
   const maxConnections = opts.maxConnections ?? Infinity
@@ -134,9 +137,14 @@ export class ConnectionSet {
     }
   }
 
-  close(stop: () => Promise<void>, graceMs: number | undefined): Promise<void> {
+  close(stop: () => Promise<void>, opts: { graceMs?: number } | undefined): Promise<void> {
     if (this.#closing !== undefined) return this.#closing
-    const grace = graceMs ?? 0
+    try {
+      if (opts !== undefined) checkOptions(opts, 'Listener.close', ['graceMs'], [])
+    } catch (e) {
+      return Promise.reject(e as Error)
+    }
+    const grace = opts?.graceMs ?? 0
     if (!Number.isInteger(grace) || grace < 0 || grace > 2 ** 31 - 1) return Promise.reject(new RangeError('graceMs must be an integer in 0..2147483647'))
     this.#closing = (async () => {
       await stop()
@@ -223,7 +231,7 @@ async function listenNet(a: Exclude<Address, { kind: 'vsock' }>, onConnection: C
       return set.size
     },
     close: async (opts) => {
-      await set.close(stop, opts?.graceMs)
+      await set.close(stop, opts)
       await closed
     },
   }

@@ -333,6 +333,6 @@ export async function listenNative(b: VsockBinding, target: NativeTarget, onConn
     get connections() {
       return set.size
     },
-    close: (opts) => set.close(stop, opts?.graceMs),
+    close: (opts) => set.close(stop, opts),
   }
 }

@@ -124,6 +124,16 @@ describe('connect/listen over tcp and unix', () => {
     await expect(connect('tcp://127.0.0.1:1', { timeoutMs: 1.5 })).rejects.toThrow(TypeError)
     await expect(connect('tcp://127.0.0.1:0')).rejects.toMatchObject({ code: 'ERR_ADDRESS_INVALID' })
     await expect(listen('tcp://127.0.0.1:0', echo, { backlog: 0 })).rejects.toThrow(RangeError)
+    // Misspelt options are errors, not defaults: { timeout } would have meant 10 s, { allowHalfopen }
+    // a relay that drops half-closes.
+    await expect(connect('tcp://127.0.0.1:1', { timeout: 500 } as never)).rejects.toThrow(/connect: unknown option "timeout"/)
+    await expect(connect('tcp://127.0.0.1:1', { allowHalfOpen: 'yes' } as never)).rejects.toThrow(/allowHalfOpen must be a boolean/)
+    await expect(connect('tcp://127.0.0.1:1', null as never)).rejects.toThrow(/options must be an object/)
+    await expect(listen('tcp://127.0.0.1:0', echo, { allowHalfopen: true } as never)).rejects.toThrow(/listen: unknown option "allowHalfopen"/)
+    await expect(listen('tcp://127.0.0.1:0', echo, { replaceStaleSocket: 1 } as never)).rejects.toThrow(/replaceStaleSocket must be a boolean/)
+    const l = await listen('tcp://127.0.0.1:0', echo)
+    await expect(l.close({ grace: 5 } as never)).rejects.toThrow(/Listener.close: unknown option "grace"/)
+    await l.close()
   })
 
   it('replaceStaleSocket removes a dead socket file, never a live one or a plain file', async () => {
