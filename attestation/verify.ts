@@ -162,31 +162,35 @@ export function verifyAttestationSync(doc: Uint8Array, opts: VerifyOptions = {})
     throw new TimestampError('ERR_ATTESTATION_STALE', `document is ${atMs - ts} ms old, more than maxAgeMs ${maxAgeMs}`)
   }
 
-  const publicKeyBytes = payload.publicKey === null ? null : payload.publicKey.slice()
-  const publicKeyDer = publicKeyBytes !== null && isSpki(publicKeyBytes) ? publicKeyBytes : null
-  checkPolicy(payload, publicKeyDer, policy)
+  // The payload's byte fields are views into `doc`. Copy with `new Uint8Array(view)`: when `doc` is
+  // a Buffer, `.slice()` is Buffer#slice, another view, and the caller recycling its buffer would
+  // rewrite the result.
+  const signedKey = payload.publicKey === null ? null : new Uint8Array(payload.publicKey)
+  const spki = signedKey !== null && isSpki(signedKey) ? signedKey : null
+  checkPolicy(payload, spki, policy)
 
   const result = {
     kind: payload.kind,
     moduleId: payload.moduleId,
     timestamp: new Date(ts),
     digest: payload.digest,
-    pcrs: new Map([...payload.pcrs].map(([i, v]) => [i, v.slice()])),
+    pcrs: new Map([...payload.pcrs].map(([i, v]) => [i, new Uint8Array(v)])),
     publicKey: null as KeyObject | null,
-    publicKeyDer,
-    publicKeyBytes,
-    userData: payload.userData === null ? null : payload.userData.slice(),
-    nonce: payload.nonce === null ? null : payload.nonce.slice(),
+    publicKeyDer: spki === null ? null : new Uint8Array(spki),
+    publicKeyBytes: signedKey === null ? null : new Uint8Array(signedKey),
+    userData: payload.userData === null ? null : new Uint8Array(payload.userData),
+    nonce: payload.nonce === null ? null : new Uint8Array(payload.nonce),
     debug: isDebugDocument(payload.kind, payload.pcrs),
     tagged: cose.tagged,
     chain: chain.map(describeCertificate),
   }
   // Importing an RSA key costs ~0.4 ms in OpenSSL 3, more than the rest of a warm verification:
-  // build the KeyObject on first access only.
+  // build the KeyObject on first access only, from `spki`, a copy no caller can reach, so that it is
+  // the signed key even if the caller has since written to publicKeyDer or publicKeyBytes.
   let key: KeyObject | null | undefined
   Object.defineProperty(result, 'publicKey', {
     enumerable: true,
-    get: () => (key === undefined ? (key = publicKeyDer === null ? null : importSpki(publicKeyDer)) : key),
+    get: () => (key === undefined ? (key = spki === null ? null : importSpki(spki)) : key),
   })
   return result
 }

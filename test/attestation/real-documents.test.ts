@@ -8,6 +8,7 @@ import {
   awsNitroRootG1Der,
   decodeAttestationDocument,
   verifyAttestation,
+  type AttestationResult,
 } from '../../attestation/index.js'
 import { INVALID_BADSIG, INVALID_CORRUPT, ROOT_PEM, VALID, fixture } from './fixtures.js'
 
@@ -99,6 +100,23 @@ describe('special real documents', () => {
     expect(r.nonce).toBeNull()
     // the expected public key can be given as the KeyObject itself
     await expect(verifyAttestation(fx.bytes, { at: new Date(fx.timestamp), publicKey: r.publicKey! })).resolves.toBeTruthy()
+  })
+
+  test('the result is a private copy when the document is a Buffer, and publicKey is the signed key', async () => {
+    const fields = (r: AttestationResult): string[] => [...[...r.pcrs.values()].map(hex), hex(r.publicKeyBytes ?? undefined), hex(r.userData ?? undefined), hex(r.nonce ?? undefined)]
+    for (const fx of [fixture('sequence-2025-04-04.cbor'), fixture('eternis-2024-09-09.cbor')]) {
+      const doc = Buffer.from(fx.bytes) // what readFile and sockets hand out; Buffer#slice is a view
+      const r = await verifyAttestation(doc, { at: new Date(fx.timestamp), allowDebug: true })
+      const before = fields(r)
+      doc.fill(0) // the caller recycles its buffer
+      expect(fields(r)).toEqual(before)
+    }
+    const fx = fixture('sequence-2025-04-04.cbor')
+    const r = await verifyAttestation(Buffer.from(fx.bytes), { at: new Date(fx.timestamp) })
+    const der = Buffer.from(r.publicKeyDer!)
+    r.publicKeyBytes!.fill(0) // the caller wipes what it holds before the first read of publicKey
+    r.publicKeyDer!.fill(0)
+    expect(r.publicKey?.export({ type: 'spki', format: 'der' }).equals(der)).toBe(true)
   })
 
   test('fastcrypto-pcr16: indefinite payload map, PCR16, empty user_data accepted', async () => {
