@@ -22,7 +22,12 @@ export function toBytes(v: BytesLike, what: string): Uint8Array {
 export function normalizeExpectedPcrs(pcrs: Record<number, BytesLike> | undefined): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>()
   if (pcrs === undefined) return out
-  if (typeof pcrs !== 'object' || pcrs === null) throw new TypeError('"expectedPcrs" must be an object')
+  // A plain object (or an array, by position). A Map, whose entries Object.entries cannot see,
+  // would otherwise check nothing and let every document pass.
+  const proto = typeof pcrs === 'object' && pcrs !== null ? (Object.getPrototypeOf(pcrs) as unknown) : undefined
+  if (!Array.isArray(pcrs) && proto !== Object.prototype && proto !== null) {
+    throw new TypeError('"expectedPcrs" must be a plain object of index -> value')
+  }
   for (const [k, v] of Object.entries(pcrs)) {
     const index = Number(k)
     if (!/^(0|[1-9]\d?)$/.test(k) || index > 31) throw new TypeError(`"expectedPcrs": index ${k} is not 0..31`)

@@ -487,6 +487,9 @@ describe('option misuse is a TypeError, not a document error', () => {
     [{ at: new Date('x') }],
     [{ expectedPcrs: { 0: 'zz' } }],
     [{ expectedPcrs: { 40: '00'.repeat(48) } }],
+    // a Map's entries are invisible to Object.entries: accepted, it would check nothing
+    [{ expectedPcrs: new Map([[0, 'ff'.repeat(48)]]) }],
+    [{ expectedPcrs: 'ff'.repeat(48) }],
     [{ nonce: 'abc' }],
     [{ maxAgeMs: -1 }],
     [{ trustAnchors: [] }],
