@@ -1,6 +1,7 @@
 /**
  * `nitro-recipient attestation verify <file|-> [options]`: thin CLI over verifyAttestation.
- * Exit 0 verified (summary printed), 1 rejected (code and message printed), 2 usage error.
+ * Exit 0 verified (summary printed), 1 rejected (code and message printed), 2 usage error
+ * (including an unusable --root), 3 internal error.
  * @module
  */
 import { readFile } from 'node:fs/promises'
@@ -8,9 +9,8 @@ import { EXIT_OK, UsageError, commandMain, parse, parseHex, type Io, type Main }
 import { NitroError } from '../common/errors.js'
 import { MAX_DOCUMENT_BYTES } from './cose-sign1.js'
 import { AttestationTooLargeError } from './errors.js'
-import { pemToDer } from './pem.js'
 import { decodedJson, summary, toJson } from './report.js'
-import { decodeAttestationDocument, verifyAttestation, type VerifyOptions } from './verify.js'
+import { anchorSet, decodeAttestationDocument, verifyAttestation, type VerifyOptions } from './verify.js'
 
 const COMMAND = 'nitro-recipient attestation'
 
@@ -39,7 +39,7 @@ decode prints the document's fields as JSON WITHOUT verifying anything (structur
 for inspection, never for trust decisions.
 
 Exit codes: 0 verified, 1 rejected (error code printed, e.g. ERR_ATTESTATION_CERTIFICATE_EXPIRED),
-2 usage error.
+2 usage error, 3 internal error.
 `
 
 /** The CLI entry point (see {@link HELP}). */
@@ -134,7 +134,9 @@ async function readRoot(arg: string): Promise<string> {
     }
   }
   try {
-    pemToDer(text)
+    // the whole anchor check (PEM, then a strict DER, EC P-384, ES384 certificate) so that an
+    // unusable root is a usage error here, not a TypeError from verifyAttestation (exit 3)
+    anchorSet([text])
   } catch (e) {
     throw new UsageError(`${label}: ${(e as Error).message}`)
   }

@@ -1,4 +1,5 @@
 // `nitro-recipient attestation verify` and `nitro-recipient demo`, run in-process.
+import { webcrypto } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +8,7 @@ import { main } from '../../attestation/main.js'
 import { main as demoMain, runDemo } from '../../cli/demo/main.js'
 import { sequence20250404 } from '../../attestation/samples.js'
 import { captureIo } from '../helpers/io.js'
-import { buildPki, makeDoc, payloadFields, DOC_TIME } from './test-ca.js'
+import { buildPki, issue, makeDoc, payloadFields, toPem, DOC_TIME } from './test-ca.js'
 import { fixture } from './fixtures.js'
 
 const SEQ_FILE = 'test/fixtures/attestation/sequence-2025-04-04.cbor'
@@ -73,6 +74,14 @@ describe('attestation verify', () => {
     expect((await run(['verify', docFile, '--at', at, '--root=-----BEGIN CERTIFICATE-----\nAAAA\n'])).code).toBe(2)
     // and then the real AWS document is untrusted
     expect((await run(['verify', SEQ_FILE, '--at', 'doc', '--root', rootFile])).err).toContain('ERR_ATTESTATION_CHAIN_UNTRUSTED')
+  })
+  test('a --root that is a certificate but not a usable anchor (P-256) is a usage error, not an internal one', async () => {
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+    const rootFile = join(tmp, 'p256-root.pem')
+    writeFileSync(rootFile, toPem((await issue({ cn: 'p256-root', ca: true }, undefined, { keys })).der))
+    const r = await run(['verify', SEQ_FILE, '--at', 'doc', '--root', rootFile])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('public key is not EC P-384')
   })
   test('an over-cap input is a typed failure, not a usage error', async () => {
     const big = join(tmp, 'big.cbor')
