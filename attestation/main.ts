@@ -113,10 +113,12 @@ function parsePcrs(specs: string[]): Record<number, Uint8Array> {
   for (const spec of specs) {
     const m = /^(\d{1,2})=([0-9a-fA-F]*)$/.exec(spec)
     if (m === null || Number(m[1]) > 31) throw new UsageError(`--pcr ${spec}: expected <0..31>=<hex>`)
-    const v = parseHex(m[2], `--pcr ${m[1]}`)
-    if (![32, 48, 64].includes(v.length)) throw new UsageError(`--pcr ${m[1]}: a PCR is 32, 48 or 64 bytes`)
-    if (Object.hasOwn(out, m[1])) throw new UsageError(`--pcr ${m[1]} given twice`)
-    out[Number(m[1])] = v
+    const index = Number(m[1])
+    const v = parseHex(m[2], `--pcr ${index}`)
+    if (![32, 48, 64].includes(v.length)) throw new UsageError(`--pcr ${index}: a PCR is 32, 48 or 64 bytes`)
+    // by number: `--pcr 0=...` and `--pcr 00=...` name the same PCR, and the second must not win
+    if (Object.hasOwn(out, index)) throw new UsageError(`--pcr ${index} given twice`)
+    out[index] = v
   }
   return out
 }

@@ -99,6 +99,9 @@ describe('attestation verify', () => {
     [['verify', SEQ_FILE, '--pcr', '0=zz']],
     [['verify', SEQ_FILE, '--pcr', '32=' + PCR0]],
     [['verify', SEQ_FILE, '--pcr', '0=00']],
+    [['verify', SEQ_FILE, '--at', 'doc', '--pcr', `0=${PCR0}`, '--pcr', `0=${PCR0}`]],
+    // the same PCR spelt twice, a wrong value first: the second must not silently replace it
+    [['verify', SEQ_FILE, '--at', 'doc', '--pcr', `0=${'ff'.repeat(48)}`, '--pcr', `00=${PCR0}`]],
     [['verify', SEQ_FILE, '--nonce', 'abc']],
     [['verify', SEQ_FILE, '--root', join(tmp, 'missing.pem')]],
     [['verify', join(tmp, 'missing.cbor')]],
