@@ -102,9 +102,11 @@ async function decode(args: string[], io: Io): Promise<number> {
 
 /** ISO-8601 with a date, a time and an explicit zone (Z or ±hh:mm): never the local zone by accident. */
 function parseIsoTime(s: string): Date {
-  const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(s)
+  const m = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.exec(s)
   const d = new Date(s)
-  if (!ok || Number.isNaN(d.getTime())) throw new UsageError(`--at: expected 'doc' or an ISO-8601 time with a zone, e.g. 2025-04-04T18:39:07Z`)
+  // Date rolls an impossible day over (2025-02-30 is 2025-03-02): the calendar date must exist
+  const real = m !== null && new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))).getUTCDate() === Number(m[3])
+  if (!real || Number.isNaN(d.getTime())) throw new UsageError(`--at: expected 'doc' or an ISO-8601 time with a zone, e.g. 2025-04-04T18:39:07Z`)
   return d
 }
 

@@ -96,6 +96,8 @@ describe('attestation verify', () => {
     [['verify', 'a', 'b']],
     [['verify', SEQ_FILE, '--at', 'yesterday']],
     [['verify', SEQ_FILE, '--at', '2025-04-04T19:00:00']],
+    [['verify', SEQ_FILE, '--at', '2025-02-30T00:00:00Z']], // not 2025-03-02
+    [['verify', SEQ_FILE, '--at', '2025-04-31T19:00:00Z']],
     [['verify', SEQ_FILE, '--pcr', '0=zz']],
     [['verify', SEQ_FILE, '--pcr', '32=' + PCR0]],
     [['verify', SEQ_FILE, '--pcr', '0=00']],
