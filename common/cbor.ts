@@ -74,7 +74,7 @@ export type EncodableValue =
   | { readonly [key: string]: EncodableValue }
 
 export interface DecodeOptions {
-  /** Maximum nesting of arrays, maps and tags. Default 16. */
+  /** Maximum nesting of arrays, maps and tags, 1..256. Default 16. */
   maxDepth?: number
   /** Maximum number of data items in total. Default 65536. */
   maxItems?: number
@@ -318,8 +318,26 @@ function halfToNumber(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + mant / 1024)
 }
 
+/** The decoder recurses once per nesting level: past a few thousand the stack runs out (RangeError). */
+const DEPTH_CEILING = 256
+
+/**
+ * Each bound is a positive integer or undefined (the default). Spreading `opts` over the defaults
+ * let `{ maxDepth: undefined }` or NaN switch a bound off, and a deep input then overflowed the stack.
+ */
 function options(opts: DecodeOptions | undefined): Required<DecodeOptions> {
-  return { ...DEFAULTS, ...opts }
+  const o = { ...DEFAULTS }
+  if (opts === undefined) return o
+  for (const k of ['maxDepth', 'maxItems', 'maxBytes'] as const) {
+    const v = opts[k]
+    if (v === undefined) continue
+    if (!Number.isSafeInteger(v) || v < 1 || (k === 'maxDepth' && v > DEPTH_CEILING)) {
+      throw new TypeError(`"${k}" must be an integer from 1${k === 'maxDepth' ? ` to ${DEPTH_CEILING}` : ''}`)
+    }
+    o[k] = v
+  }
+  if (opts.allowFloats !== undefined) o.allowFloats = opts.allowFloats === true
+  return o
 }
 
 function checkInput(bytes: Uint8Array, o: Required<DecodeOptions>): void {

@@ -135,6 +135,17 @@ describe('decodeCbor: rejections with codes', () => {
     expect(code(() => decodeCbor(hex('d818'.repeat(3) + '00'), { maxDepth: 2 }))).toBe('ERR_CBOR_TOO_DEEP')
   })
 
+  it('refuses options that would switch a bound off (explicit undefined keeps the default)', () => {
+    const deep = new Uint8Array(20_000).fill(0x81)
+    expect(code(() => decodeCbor(deep, { maxDepth: undefined }))).toBe('ERR_CBOR_TOO_DEEP')
+    for (const o of [{ maxDepth: NaN }, { maxDepth: Infinity }, { maxDepth: 100_000 }, { maxDepth: 0 }, { maxItems: NaN }, { maxBytes: -1 }, { maxItems: 1.5 }]) {
+      expect(() => decodeCbor(deep, o)).toThrow(TypeError)
+    }
+    // the ceiling itself is safe: a typed error, not a stack overflow
+    expect(code(() => decodeCbor(deep, { maxDepth: 256 }))).toBe('ERR_CBOR_TOO_DEEP')
+    expect(code(() => decodeCborPrefix(deep, 0, { maxDepth: 256 }))).toBe('ERR_CBOR_TOO_DEEP')
+  })
+
   it('rejects more than maxItems items and inputs over maxBytes', () => {
     expect(code(() => decodeCbor(hex('83010203'), { maxItems: 3 }))).toBe('ERR_CBOR_TOO_LARGE')
     expect(decodeCbor(hex('83010203'), { maxItems: 4 })).toEqual([1, 2, 3])
