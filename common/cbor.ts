@@ -5,9 +5,10 @@
  * here every one of those is a rejection with a typed error.
  *
  * Rejected: truncated items, declared lengths beyond the input, reserved additional-information
- * values, a stray "break", indefinite-length strings with chunks of another type, duplicate map
- * keys, map keys other than integers and text, invalid UTF-8, nesting deeper than `maxDepth`,
- * more than `maxItems` items, trailing bytes, floats and unassigned simple values (unless asked).
+ * values, a stray "break", indefinite-length strings with chunks of another type (or a UTF-8
+ * character split across text chunks), duplicate map keys, map keys other than integers and text,
+ * invalid UTF-8, nesting deeper than `maxDepth`, more than `maxItems` items, trailing bytes, floats
+ * and unassigned simple values (unless asked).
  * Accepted: definite and indefinite lengths (current AWS attestation documents use an
  * indefinite-length payload map), non-minimal integer widths (we verify bytes as received and
  * never re-encode, so width does not create ambiguity).
@@ -95,6 +96,14 @@ export function wasIndefinite(value: object): boolean {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+function isUtf8(b: Uint8Array): boolean {
+  try {
+    utf8.decode(b)
+    return true
+  } catch {
+    return false
+  }
+}
 const BREAK = Symbol('break')
 
 class Decoder {
@@ -226,6 +235,8 @@ class Decoder {
       }
       this.countItem(cat)
       const part = this.bytes(this.length(ib & 0x1f, cat, 1, 'string chunk'))
+      // RFC 8949 §3.2.3: each chunk of a text string is itself valid UTF-8 (no character split across chunks)
+      if (major === 3 && !isUtf8(part)) this.fail('ERR_CBOR_MALFORMED', 'text string chunk is not valid UTF-8', cat)
       parts.push(part)
       total += part.length
     }

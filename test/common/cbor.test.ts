@@ -114,6 +114,7 @@ describe('decodeCbor: rejections with codes', () => {
     ['nested indefinite chunk', '5f 5f ff ff', 'ERR_CBOR_MALFORMED'],
     ['indefinite tag', 'df 00', 'ERR_CBOR_MALFORMED'],
     ['invalid utf-8', '62 c328', 'ERR_CBOR_MALFORMED'],
+    ['a UTF-8 character split across text chunks (RFC 8949 §3.2.3)', '7f 61c3 61bc ff', 'ERR_CBOR_MALFORMED'],
     ['duplicate int key', 'a2 01 02 01 03', 'ERR_CBOR_DUPLICATE_KEY'],
     ['duplicate text key in indefinite map', 'bf 6161 01 6161 02 ff', 'ERR_CBOR_DUPLICATE_KEY'],
     ['duplicate key via non-minimal width', 'a2 01 00 1b0000000000000001 00', 'ERR_CBOR_DUPLICATE_KEY'],
