@@ -160,11 +160,9 @@ describe('decodeCbor: rejections with codes', () => {
   })
 
   it('reports the offset of the problem', () => {
-    try {
-      decodeCbor(hex('82 01 1c'))
-    } catch (e) {
-      expect((e as CborError).offset).toBe(2)
-    }
+    // (a catch-only assertion passed when nothing was thrown)
+    expect(() => decodeCbor(hex('82 01 1c'))).toThrow(expect.objectContaining({ code: 'ERR_CBOR_MALFORMED', offset: 2 }))
+    expect(() => decodeCbor(hex('a2 01 02 01 03'))).toThrow(expect.objectContaining({ code: 'ERR_CBOR_DUPLICATE_KEY', offset: 3 }))
   })
 
   it('decodeCborPrefix returns the end offset and leaves the rest', () => {
