@@ -172,16 +172,31 @@ function parseExtensions(
   return { basicConstraints, keyUsage }
 }
 
-/** Name ::= SEQUENCE OF SET OF SEQUENCE { OID, value }: structure only, compared as bytes later. */
+/**
+ * Universal string types an attribute value may use (X.520 DirectoryString, plus IA5String and
+ * NumericString for emailAddress, domainComponent and the like); OpenSSL refuses any other.
+ */
+const NAME_STRING_TAGS = new Set([0x0c, 0x12, 0x13, 0x14, 0x16, 0x1a, 0x1c, 0x1e])
+
+/**
+ * Name ::= SEQUENCE OF SET OF SEQUENCE { OID, value }, compared as bytes later. Values are
+ * primitive strings (anything else, constructed contents included, went unread), and the members
+ * of a multi-valued RDN are in DER SET OF order (X.690 §11.6).
+ */
 function checkName(r: DerReader, tlv: Tlv, what: string): void {
   const rdns = r.inner(tlv)
   while (!rdns.done) {
     const set = rdns.inner(rdns.read(TAG.SET, what))
     if (set.done) r.fail(`${what}: empty RDN`)
+    let previous: Uint8Array | undefined
     while (!set.done) {
-      const atv = set.inner(set.read(TAG.SEQUENCE, what))
+      const atvTlv = set.read(TAG.SEQUENCE, what)
+      const member = set.raw(atvTlv)
+      if (previous !== undefined && Buffer.compare(previous, member) > 0) r.fail(`${what}: RDN members are not in DER order`)
+      previous = member
+      const atv = set.inner(atvTlv)
       oidToString(atv.bytes(atv.read(TAG.OID, what)), r.fail)
-      atv.read(undefined, what)
+      if (!NAME_STRING_TAGS.has(atv.read(undefined, what).tag)) r.fail(`${what}: attribute value is not a string`)
       atv.finish(what)
     }
   }

@@ -8,6 +8,7 @@ import { pemToDer } from '../../attestation/pem.js'
 import { AWS_NITRO_ROOT_G1_PEM } from '../../attestation/index.js'
 import { decodeCbor, type CborMap } from '../../common/cbor.js'
 import { VALID } from './fixtures.js'
+import { issue } from './test-ca.js'
 
 const chains = VALID.map((fx) => {
   const payload = decodeCbor((decodeCbor(fx.bytes) as Uint8Array[])[2]) as CborMap
@@ -35,6 +36,28 @@ describe.each(chains)('$file chain', ({ certs }) => {
     expect(Boolean((mine.keyUsage ?? 0) & KU_KEY_CERT_SIGN)).toBe(Boolean(kuBits[0] & 0x04))
     expect(Buffer.from(mine.subject).equals(Buffer.from(p.subject.toSchema().toBER()))).toBe(true)
     if (i > 0) expect(node.checkIssued(new X509Certificate(certs[i - 1]))).toBe(true)
+  })
+})
+
+describe('Names', () => {
+  const leaf = chains[0].certs[4]
+  const country = Buffer.from('0603550406130255 53'.replace(/ /g, ''), 'hex') // countryName PrintableString "US"
+  test.each([
+    { tag: 0x04, what: 'OCTET STRING' },
+    { tag: 0x30, what: 'SEQUENCE (constructed: its contents went unread)' },
+    { tag: 0x02, what: 'INTEGER' },
+  ])('an attribute value that is an $what is refused, as OpenSSL does', ({ tag }) => {
+    const der = Buffer.from(leaf)
+    const at = der.indexOf(country)
+    expect(at).toBeGreaterThan(0)
+    der[at + 5] = tag
+    expect(() => parseCertificate(der, 4)).toThrow(expect.objectContaining({ code: 'ERR_ATTESTATION_CERTIFICATE_MALFORMED', message: expect.stringContaining('not a string') }))
+  })
+  test('a multi-valued RDN must be in DER SET OF order', async () => {
+    const sorted = await issue({ cn: 'x', ca: true, name: 'C=US+O=nitro-recipient tests, CN=rdn' })
+    expect(() => parseCertificate(sorted.der, 0)).not.toThrow()
+    const unsorted = await issue({ cn: 'x', ca: true, name: 'O=nitro-recipient tests+C=US, CN=rdn' })
+    expect(() => parseCertificate(unsorted.der, 0)).toThrow(expect.objectContaining({ message: expect.stringContaining('not in DER order') }))
   })
 })
 

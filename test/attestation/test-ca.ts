@@ -22,6 +22,8 @@ export const LEAF_NOT_AFTER = T0 + 3 * HOUR + 3_000
 
 export interface CertSpec {
   cn: string
+  /** The whole subject (and self-issued issuer) name, instead of `CN=<cn>, O=..., C=US`. */
+  name?: string
   ca: boolean
   pathLen?: number
   /** basicConstraints: 'critical' (default for CAs), 'noncritical', 'absent'. */
@@ -56,7 +58,7 @@ function extensions(spec: CertSpec): x509.Extension[] {
 /** Issues `spec` signed by `issuer` (self-signed when undefined). `signer` overrides the signing key. */
 export async function issue(spec: CertSpec, issuer?: Issued, opts: { keys?: CryptoKeyPair; signer?: CryptoKey } = {}): Promise<Issued> {
   const keys = opts.keys ?? (await newKeys())
-  const name = `CN=${spec.cn}, O=nitro-recipient tests, C=US`
+  const name = spec.name ?? `CN=${spec.cn}, O=nitro-recipient tests, C=US`
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: (serial++).toString(16).padStart(4, '0'),
     subject: name,
