@@ -162,7 +162,12 @@ function parseExtensions(
       const outer = ext.inner(value)
       const bs = outer.bitString(outer.read(TAG.BIT_STRING, 'keyUsage'), 'keyUsage')
       outer.finish('keyUsage')
-      if (bs.bits.length === 0 || bs.bits.length > 2 || bs.bits[bs.bits.length - 1] === 0) fail('keyUsage: not a DER named bit list')
+      // X.690 §11.2.2: a named bit list drops its trailing zero bits, so the unused-bit count is
+      // exactly the last octet's trailing zeros (03 02 00 80 is BER for digitalSignature; DER is 03 02 07 80)
+      const last = bs.bits[bs.bits.length - 1]
+      if (bs.bits.length === 0 || bs.bits.length > 2 || last === 0 || (last & (0xff >> (7 - bs.unused))) !== 1 << bs.unused) {
+        fail('keyUsage: not a DER named bit list')
+      }
       keyUsage = (bs.bits[0] << 8) | (bs.bits[1] ?? 0)
     } else if (critical) {
       // RFC 5280 §4.2: a critical extension the verifier does not process must reject the certificate.

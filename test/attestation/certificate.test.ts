@@ -61,6 +61,21 @@ describe('Names', () => {
   })
 })
 
+describe('keyUsage', () => {
+  test('a BER (not DER) named bit list is refused: the unused-bit count must drop every trailing zero', () => {
+    const leaf = chains[0].certs[4]
+    const ku = Buffer.from('0603551d0f0404030206c0', 'hex') // digitalSignature, nonRepudiation: 06 c0
+    const at = Buffer.from(leaf).indexOf(ku)
+    expect(at).toBeGreaterThan(0)
+    expect(parseCertificate(leaf, 4).keyUsage).toBe(0xc000)
+    for (const unused of [0, 5]) {
+      const der = Buffer.from(leaf)
+      der[at + ku.length - 2] = unused // same bits, padding that keeps trailing zeros
+      expect(() => parseCertificate(der, 4)).toThrow(expect.objectContaining({ message: expect.stringContaining('not a DER named bit list') }))
+    }
+  })
+})
+
 describe('PEM', () => {
   test('decodes the root and rejects damaged or stray text', () => {
     expect(pemToDer(AWS_NITRO_ROOT_G1_PEM)).toHaveLength(1)
