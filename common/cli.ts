@@ -60,26 +60,31 @@ export function reportError(e: unknown, io: Io, command: string): number {
   return EXIT_INTERNAL
 }
 
-/** Reads all of stdin (bounded) or a file; `-` means stdin. */
+/**
+ * Reads all of stdin or a file (`-` means stdin), refusing more than `maxBytes` while reading: a
+ * size from stat would say 0 for a FIFO, /dev/stdin or `<(...)` and let them through unbounded.
+ * A file that cannot be read is a usage error (exit 2), not an internal one.
+ */
 export async function readInput(path: string, io: Io, maxBytes: number): Promise<Buffer> {
-  if (path !== '-') {
-    const { open } = await import('node:fs/promises')
-    const fh = await open(path, 'r')
-    try {
-      const st = await fh.stat()
-      if (st.size > maxBytes) throw new UsageError(`${path}: larger than ${maxBytes} bytes`)
-      return await fh.readFile()
-    } finally {
-      await fh.close()
-    }
-  }
+  const name = path === '-' ? 'stdin' : path
   const chunks: Buffer[] = []
   let total = 0
-  for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
+  const take = (chunk: Buffer | string): void => {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     total += b.length
-    if (total > maxBytes) throw new UsageError(`stdin: larger than ${maxBytes} bytes`)
+    if (total > maxBytes) throw new UsageError(`${name}: larger than ${maxBytes} bytes`)
     chunks.push(b)
+  }
+  if (path === '-') {
+    for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) take(chunk)
+    return Buffer.concat(chunks)
+  }
+  const { createReadStream } = await import('node:fs')
+  try {
+    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) take(chunk)
+  } catch (e) {
+    if (e instanceof UsageError) throw e
+    throw new UsageError(`${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
   }
   return Buffer.concat(chunks)
 }
