@@ -4,8 +4,7 @@
  * (including an unusable --root), 3 internal error.
  * @module
  */
-import { readFile } from 'node:fs/promises'
-import { EXIT_OK, UsageError, commandMain, parse, parseHex, type Io, type Main } from '../common/cli.js'
+import { EXIT_OK, UsageError, commandMain, parse, parseHex, readInput, type Io, type Main } from '../common/cli.js'
 import { NitroError } from '../common/errors.js'
 import { MAX_DOCUMENT_BYTES } from './cose-sign1.js'
 import { AttestationTooLargeError } from './errors.js'
@@ -70,7 +69,7 @@ async function run(command: string, rest: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('expected exactly one document (a file, or - for stdin)')
 
   const opts: VerifyOptions = { allowDebug: values['allow-debug'] === true }
-  if (values.root !== undefined) opts.trustAnchors = await Promise.all(values.root.map(readRoot))
+  if (values.root !== undefined) opts.trustAnchors = await Promise.all(values.root.map((r) => readRoot(r, io)))
   if (values.pcr !== undefined) opts.expectedPcrs = parsePcrs(values.pcr)
   if (values.nonce !== undefined) opts.nonce = parseHex(values.nonce, '--nonce')
   if (values['user-data'] !== undefined) opts.userData = parseHex(values['user-data'], '--user-data')
@@ -125,16 +124,20 @@ function parsePcrs(specs: string[]): Record<number, Uint8Array> {
   return out
 }
 
+/** Plenty for a PEM file of a few roots (Root-G1 is 778 bytes); /dev/zero is not read to exhaustion. */
+const MAX_ROOT_FILE_BYTES = 64 * 1024
+
 /** A PEM file path, or the PEM text itself. */
-async function readRoot(arg: string): Promise<string> {
+async function readRoot(arg: string, io: Io): Promise<string> {
   const inline = arg.startsWith('-----BEGIN')
   const label = inline ? '--root <PEM text>' : `--root ${arg}`
   let text = arg
+  if (arg === '-') throw new UsageError('--root -: a root is a PEM file or PEM text; stdin is for the document')
   if (!inline) {
     try {
-      text = await readFile(arg, 'utf8')
+      text = (await readInput(arg, io, MAX_ROOT_FILE_BYTES)).toString('utf8')
     } catch (e) {
-      throw new UsageError(`${label}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
+      throw e instanceof UsageError ? new UsageError(`--root ${e.message}`) : e
     }
   }
   try {

@@ -83,6 +83,11 @@ describe('attestation verify', () => {
     expect(r.code).toBe(2)
     expect(r.err).toContain('public key is not EC P-384')
   })
+  test('a --root that never ends (a character device) is refused after 64 KiB, not read to exhaustion', async () => {
+    const r = await run(['verify', SEQ_FILE, '--at', 'doc', '--root', '/dev/zero'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('--root /dev/zero: larger than 65536 bytes')
+  })
   test('an over-cap input is a typed failure, not a usage error', async () => {
     const big = join(tmp, 'big.cbor')
     writeFileSync(big, Buffer.alloc(262145))
@@ -106,6 +111,7 @@ describe('attestation verify', () => {
     [['verify', SEQ_FILE, '--at', 'doc', '--pcr', `0=${'ff'.repeat(48)}`, '--pcr', `00=${PCR0}`]],
     [['verify', SEQ_FILE, '--nonce', 'abc']],
     [['verify', SEQ_FILE, '--root', join(tmp, 'missing.pem')]],
+    [['verify', '-', '--root', '-']],
     [['verify', join(tmp, 'missing.cbor')]],
     [['verify', SEQ_FILE, '--bogus']],
   ])('usage error %j exits 2', async (args) => {
