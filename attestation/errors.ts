@@ -7,7 +7,7 @@ import { NitroError } from '../common/errors.js'
 
 /** Every code an attestation verification can fail with. */
 export const ATTESTATION_ERROR_CODES = [
-  /** The input exceeds the size cap (262144 bytes, the KMS limit) or a declared length runs past it. */
+  /** The input exceeds the size cap (262144 bytes, the KMS limit) or the CBOR item bound (a declared length past the input is MALFORMED). */
   'ERR_ATTESTATION_TOO_LARGE',
   /** Malformed or truncated CBOR, or a CBOR feature the format does not allow (floats, tags, ...). */
   'ERR_ATTESTATION_MALFORMED',
