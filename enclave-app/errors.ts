@@ -39,3 +39,10 @@ export class KmsRequestError extends EnclaveAppError {
     this.kmsError = name
   }
 }
+
+/** The stream or TLS set-up to the KMS endpoint was refused before anything was sent. */
+export class TransportError extends EnclaveAppError {
+  constructor(message: string) {
+    super('ERR_ENCLAVE_APP_TRANSPORT', message)
+  }
+}

@@ -4,14 +4,18 @@
  *
  * TLS, when the endpoint is https, is made HERE, on top of the relayed stream, so it ends inside
  * the enclave: the parent instance relays ciphertext only and cannot read or alter KMS traffic.
- * Certificate and hostname checks are Node's defaults (`servername` = the endpoint's host).
+ * The certificate is checked with Node's `checkServerIdentity` against the endpoint's host (the
+ * request's `host`), never against the relay: the stream has no host of its own, and Node's
+ * fallback for a missing name would be `localhost`. SNI carries the name (not sent for an IP).
  * @module
  */
 import * as http from 'node:http'
 import * as https from 'node:https'
+import { isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import * as tls from 'node:tls'
 import { connect, type Address } from '../vsock-bridge/index.js'
+import { TransportError } from './errors.js'
 
 export interface TunnelOptions {
   /** Where the relay listens (the parent's host-proxy route for the KMS endpoint). */
@@ -46,9 +50,14 @@ function tunnelled<T extends http.Agent>(agent: T, opts: TunnelOptions, wrap: (s
 /** An https.Agent whose TLS connections ride the stream at `opts.via`. */
 export function tunnelHttpsAgent(opts: TunnelOptions): https.Agent {
   const agent = new https.Agent({ keepAlive: true, maxSockets: 16 })
-  return tunnelled(agent, opts, (socket, o) =>
-    tls.connect({ socket, servername: String((o as tls.ConnectionOptions).servername ?? o.hostname ?? o.host ?? ''), ca: opts.ca, minVersion: 'TLSv1.2' }),
-  )
+  return tunnelled(agent, opts, (socket, o) => {
+    // The name the certificate must carry: the endpoint's host as the request was made for it
+    // (an IPv6 literal may still be bracketed). With no name there is nothing to check against.
+    const raw = typeof o.host === 'string' && o.host !== '' ? o.host : typeof o.hostname === 'string' ? o.hostname : ''
+    const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw
+    if (host === '') throw new TransportError('https request without a host name: no name to verify the certificate against')
+    return tls.connect({ socket, host, servername: isIP(host) === 0 ? host : undefined, ca: opts.ca, minVersion: 'TLSv1.2' })
+  })
 }
 
 /** An http.Agent over the stream at `opts.via` (plain HTTP: for kms-local in development only). */

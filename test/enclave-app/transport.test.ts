@@ -2,7 +2,7 @@
 // certificate is checked against the endpoint's name, not the relay's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -14,17 +14,26 @@ let dir: string
 let server: https.Server
 let relayListener: Listener
 let cert: Buffer
+// a second endpoint whose certificate names localhost and one IP address
+let localServer: https.Server
+let localRelay: Listener
+let localCert: Buffer
 const seen: Buffer[] = []
 const SECRET = 'the-plaintext-body-the-parent-must-not-see'
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'enclave-tls-'))
+function makeCert(name: string, san: string): Buffer {
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=kms.test', '-addext', 'subjectAltName=DNS:kms.test',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    '-subj', `/CN=${name}`, '-addext', `subjectAltName=${san}`,
+    '-keyout', join(dir, `${name}.key.pem`), '-out', join(dir, `${name}.cert.pem`),
   ], { stdio: 'ignore' })
-  cert = readFileSync(join(dir, 'cert.pem'))
+  return readFileSync(join(dir, `${name}.cert.pem`))
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'enclave-tls-'))
+  cert = makeCert('kms.test', 'DNS:kms.test')
+  writeFileSync(join(dir, 'key.pem'), readFileSync(join(dir, 'kms.test.key.pem')))
   server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -45,11 +54,23 @@ beforeAll(async () => {
       () => s.destroy(),
     )
   })
+  localCert = makeCert('localhost', 'DNS:localhost,IP:192.0.2.7')
+  localServer = https.createServer({ key: readFileSync(join(dir, 'localhost.key.pem')), cert: localCert }, (_req, res) => res.end('local'))
+  await new Promise<void>((r) => localServer.listen(0, '127.0.0.1', r))
+  const localPort = (localServer.address() as AddressInfo).port
+  localRelay = await listen(`unix:${join(dir, 'local.sock')}`, (s) => {
+    connect(`tcp://127.0.0.1:${localPort}`).then(
+      (up) => void s.pipe(up).pipe(s),
+      () => s.destroy(),
+    )
+  })
 })
 
 afterAll(async () => {
   await relayListener?.close()
+  await localRelay?.close()
   await new Promise<void>((r) => server?.close(() => r()))
+  await new Promise<void>((r) => localServer?.close(() => r()))
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -79,6 +100,25 @@ describe('tunnelHttpsAgent', () => {
   it('rejects a certificate for another name (the relay cannot impersonate the endpoint)', async () => {
     const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'relay.sock')}`, ca: cert })
     await expect(post(agent, 'kms.us-east-1.amazonaws.com')).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    agent.destroy()
+  })
+
+  it('checks an IP-literal endpoint against the IP, not against the relay or localhost', async () => {
+    // Node falls back to 'localhost' for a stream without a host name: a certificate for localhost
+    // must not pass for https://10.1.2.3 (nor for https://[::1]).
+    const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'local.sock')}`, ca: localCert })
+    expect(await post(agent, 'localhost')).toBe('local')
+    expect(await post(agent, '192.0.2.7')).toBe('local')
+    await expect(post(agent, '10.1.2.3')).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    await expect(post(agent, '::1')).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    agent.destroy()
+  })
+
+  it('refuses a request without a host name (typed, before any TLS)', async () => {
+    const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'local.sock')}`, ca: localCert })
+    const create = (agent as unknown as { createConnection: (o: object, cb: (e: Error | null) => void) => void }).createConnection
+    const err = await new Promise<Error | null>((r) => create({ host: '' }, r))
+    expect(err).toMatchObject({ code: 'ERR_ENCLAVE_APP_TRANSPORT' })
     agent.destroy()
   })
 
