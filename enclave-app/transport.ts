@@ -56,7 +56,9 @@ export function tunnelHttpsAgent(opts: TunnelOptions): https.Agent {
     const raw = typeof o.host === 'string' && o.host !== '' ? o.host : typeof o.hostname === 'string' ? o.hostname : ''
     const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw
     if (host === '') throw new TransportError('https request without a host name: no name to verify the certificate against')
-    return tls.connect({ socket, host, servername: isIP(host) === 0 ? host : undefined, ca: opts.ca, minVersion: 'TLSv1.2' })
+    // rejectUnauthorized is spelled out: tls.connect's default turns false when the environment
+    // has NODE_TLS_REJECT_UNAUTHORIZED=0, and an unverified KMS lets the parent forge answers.
+    return tls.connect({ socket, host, servername: isIP(host) === 0 ? host : undefined, ca: opts.ca, minVersion: 'TLSv1.2', rejectUnauthorized: true })
   })
 }
 

@@ -128,6 +128,22 @@ describe('tunnelHttpsAgent', () => {
     agent.destroy()
   })
 
+  it('keeps verifying when the environment says NODE_TLS_REJECT_UNAUTHORIZED=0', async () => {
+    const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+    try {
+      const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'relay.sock')}` })
+      await expect(post(agent, 'kms.test')).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      agent.destroy()
+      const named = tunnelHttpsAgent({ via: `unix:${join(dir, 'relay.sock')}`, ca: cert })
+      await expect(post(named, 'kms.us-east-1.amazonaws.com')).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+      named.destroy()
+    } finally {
+      if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved
+    }
+  })
+
   it('passes the relay connect error through', async () => {
     const agent = tunnelHttpsAgent({ via: `unix:${join(dir, 'missing.sock')}` })
     await expect(post(agent, 'kms.test')).rejects.toMatchObject({ code: 'ENOENT' })
