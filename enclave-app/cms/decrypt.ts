@@ -44,15 +44,15 @@ export function decryptRecipientEnvelope(ber: Uint8Array, privateKey: KeyObject,
     cek = randomBytes(32)
     unwrapped = false
   }
+  let head: Buffer | undefined
+  let tail: Buffer | undefined
   try {
     // CBC has no integrity check: a random key still "decrypts" (and 1 in ~256 times even has
     // valid padding), so the AES work is done either way and the unwrap result decides at the end.
     const decipher = createDecipheriv('aes-256-cbc', cek, env.iv)
-    const head = decipher.update(env.ciphertext)
-    const tail = decipher.final()
+    head = decipher.update(env.ciphertext)
+    tail = decipher.final()
     const out = Buffer.concat([head, tail])
-    head.fill(0)
-    tail.fill(0)
     if (!unwrapped) {
       out.fill(0)
       throw new CmsDecryptionFailed()
@@ -61,6 +61,9 @@ export function decryptRecipientEnvelope(ber: Uint8Array, privateKey: KeyObject,
   } catch {
     throw new CmsDecryptionFailed()
   } finally {
+    // `head` holds every block but the last even when the padding check then fails.
+    head?.fill(0)
+    tail?.fill(0)
     cek.fill(0)
   }
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
+import { createDecipheriv, createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { CmsError, decryptRecipientEnvelope, parseBer, parseRecipientEnvelope } from '../../enclave-app/cms/index.js'
@@ -63,6 +63,30 @@ describe('decryptRecipientEnvelope', () => {
       expect(err).toBeInstanceOf(CmsError)
       expect(err).toMatchObject({ code: 'ERR_CMS_DECRYPTION_FAILED', message: 'decryption operation failed' })
     }
+  })
+
+  it('zeroes the decrypted blocks when the padding check fails with the right key', () => {
+    // A flipped last block breaks only the padding: update() has already produced the first 32
+    // bytes of the real plaintext, which must not stay in memory behind the opaque error.
+    const ber = Buffer.from(fixture('synthetic-kms-shaped.ber'))
+    const env = parseRecipientEnvelope(ber)
+    ber[ber.indexOf(env.ciphertext) + env.ciphertext.length - 1] ^= 0x01
+    const proto = Object.getPrototypeOf(createDecipheriv('aes-256-cbc', Buffer.alloc(32), Buffer.alloc(16))) as { update: (...a: unknown[]) => Buffer }
+    const update = proto.update
+    const produced: Buffer[] = []
+    proto.update = function (this: unknown, ...a: unknown[]): Buffer {
+      const r = update.apply(this, a)
+      produced.push(r)
+      return r
+    }
+    try {
+      expect(() => decryptRecipientEnvelope(ber, syntheticKey)).toThrow(expect.objectContaining({ code: 'ERR_CMS_DECRYPTION_FAILED' }))
+    } finally {
+      proto.update = update
+    }
+    expect(produced).toHaveLength(1)
+    expect(produced[0]).toHaveLength(32)
+    expect(produced[0].equals(Buffer.alloc(32))).toBe(true)
   })
 
   it('rejects a non-RSA or public key as programmer misuse', () => {
