@@ -99,11 +99,15 @@ export class RecipientClient {
     }
   }
 
-  #open(operation: string, envelope: Uint8Array | undefined, leaked: Uint8Array | undefined): Buffer {
+  /** Checked first, before any other member, so the leaked secret is zeroed on every path. */
+  #refuseLeak(operation: string, leaked: Uint8Array | undefined): void {
     if (leaked !== undefined && leaked.length > 0) {
       leaked.fill(0)
       throw new KmsResponseError(`${operation} returned the plaintext despite the Recipient; refusing it`)
     }
+  }
+
+  #open(operation: string, envelope: Uint8Array | undefined): Buffer {
     if (envelope === undefined || envelope.length === 0) throw new KmsResponseError(`${operation} returned no CiphertextForRecipient`)
     return decryptRecipientEnvelope(envelope, this.#key.privateKey)
   }
@@ -122,8 +126,9 @@ export class RecipientClient {
         }),
       ),
     )
+    this.#refuseLeak('GenerateDataKey', out.Plaintext)
     if (out.CiphertextBlob === undefined || out.KeyId === undefined) throw new KmsResponseError('GenerateDataKey returned no CiphertextBlob/KeyId')
-    const plaintext = this.#open('GenerateDataKey', out.CiphertextForRecipient, out.Plaintext)
+    const plaintext = this.#open('GenerateDataKey', out.CiphertextForRecipient)
     return { keyId: out.KeyId, ciphertextBlob: out.CiphertextBlob, plaintext }
   }
 
@@ -135,8 +140,9 @@ export class RecipientClient {
         new DecryptCommand({ CiphertextBlob: input.ciphertextBlob, KeyId: input.keyId, EncryptionContext: input.encryptionContext, Recipient }),
       ),
     )
+    this.#refuseLeak('Decrypt', out.Plaintext)
     if (out.KeyId === undefined) throw new KmsResponseError('Decrypt returned no KeyId')
-    return { keyId: out.KeyId, plaintext: this.#open('Decrypt', out.CiphertextForRecipient, out.Plaintext) }
+    return { keyId: out.KeyId, plaintext: this.#open('Decrypt', out.CiphertextForRecipient) }
   }
 
   /** GenerateDataKeyPair with Recipient: the private key is readable only here. */
@@ -147,10 +153,11 @@ export class RecipientClient {
         new GenerateDataKeyPairCommand({ KeyId: input.keyId, KeyPairSpec: input.keyPairSpec, EncryptionContext: input.encryptionContext, Recipient }),
       ),
     )
+    this.#refuseLeak('GenerateDataKeyPair', out.PrivateKeyPlaintext)
     if (out.KeyId === undefined || out.PublicKey === undefined || out.PrivateKeyCiphertextBlob === undefined) {
       throw new KmsResponseError('GenerateDataKeyPair returned no KeyId/PublicKey/PrivateKeyCiphertextBlob')
     }
-    const privateKey = this.#open('GenerateDataKeyPair', out.CiphertextForRecipient, out.PrivateKeyPlaintext)
+    const privateKey = this.#open('GenerateDataKeyPair', out.CiphertextForRecipient)
     return {
       keyId: out.KeyId,
       keyPairSpec: out.KeyPairSpec ?? input.keyPairSpec,
@@ -164,7 +171,8 @@ export class RecipientClient {
   async generateRandom(numberOfBytes: number): Promise<Buffer> {
     const Recipient = await this.#recipient()
     const out = await this.#send('GenerateRandom', () => this.#kms.send(new GenerateRandomCommand({ NumberOfBytes: numberOfBytes, Recipient })))
-    return this.#open('GenerateRandom', out.CiphertextForRecipient, out.Plaintext)
+    this.#refuseLeak('GenerateRandom', out.Plaintext)
+    return this.#open('GenerateRandom', out.CiphertextForRecipient)
   }
 
   /** DeriveSharedSecret (ECDH) with Recipient: the shared secret is readable only here. */
@@ -173,7 +181,8 @@ export class RecipientClient {
     const out = await this.#send('DeriveSharedSecret', () =>
       this.#kms.send(new DeriveSharedSecretCommand({ KeyId: input.keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: input.publicKey, Recipient })),
     )
+    this.#refuseLeak('DeriveSharedSecret', out.SharedSecret)
     if (out.KeyId === undefined) throw new KmsResponseError('DeriveSharedSecret returned no KeyId')
-    return { keyId: out.KeyId, sharedSecret: this.#open('DeriveSharedSecret', out.CiphertextForRecipient, out.SharedSecret) }
+    return { keyId: out.KeyId, sharedSecret: this.#open('DeriveSharedSecret', out.CiphertextForRecipient) }
   }
 }

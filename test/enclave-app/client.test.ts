@@ -165,6 +165,33 @@ describe('RecipientClient against kms-local', () => {
     leaky.destroy()
   })
 
+  it('zeroes a leaked plaintext even when the answer also lacks a required member', async () => {
+    const enc = await parent.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('s3cret') }))
+    const cases: [string, string, (c: RecipientClient) => Promise<unknown>][] = [
+      ['Plaintext', 'CiphertextBlob', (c) => c.generateDataKey({ keyId })],
+      ['Plaintext', 'KeyId', (c) => c.decrypt({ ciphertextBlob: enc.CiphertextBlob! })],
+      ['PrivateKeyPlaintext', 'PublicKey', (c) => c.generateDataKeyPair({ keyId, keyPairSpec: 'ECC_NIST_P256' })],
+    ]
+    for (const [member, missing, call] of cases) {
+      const leaky = new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials[0], maxAttempts: 1 })
+      let leaked: Uint8Array | undefined
+      leaky.middlewareStack.add(
+        (next) => async (args) => {
+          const r = await next(args)
+          const out = r.output as unknown as Record<string, unknown>
+          out[member] = leaked = Buffer.alloc(32, 7)
+          delete out[missing]
+          return r
+        },
+        { step: 'initialize', name: 'leak' },
+      )
+      const client = await RecipientClient.create({ kms: leaky, attester: sim })
+      await expect(call(client)).rejects.toMatchObject({ code: 'ERR_ENCLAVE_APP_KMS_RESPONSE', message: expect.stringContaining('plaintext despite the Recipient') })
+      expect(Buffer.from(leaked!).equals(Buffer.alloc(32))).toBe(true)
+      leaky.destroy()
+    }
+  })
+
   it('a CiphertextForRecipient for another key is one opaque decryption error', async () => {
     const a = await RecipientClient.create({ kms: sdk, attester: sim })
     const swap = new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials[0], maxAttempts: 1 })
