@@ -7,7 +7,7 @@
  * @module
  */
 import { KMSClient } from '@aws-sdk/client-kms'
-import { readFile, writeFile } from 'node:fs/promises'
+import { open, readFile, unlink, type FileHandle } from 'node:fs/promises'
 import { parse, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { openAttester } from '../nsm/index.js'
@@ -70,6 +70,19 @@ function bytesOption(v: string | undefined, max: number): number | undefined {
   return Number(v)
 }
 
+/**
+ * Creates `--out` before anything is attested or sent: new only (O_EXCL, which also refuses a
+ * symlink, dangling or not), mode 0600. A secret is never fetched for a file that cannot take it.
+ */
+async function createOut(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'wx', 0o600)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new UsageError(`--out ${path}: ${code === 'EEXIST' ? 'already exists (it is never overwritten)' : `cannot be created (${code ?? 'error'})`}`)
+  }
+}
+
 function required(v: string | undefined, name: string): string {
   if (v === undefined || v === '') throw new UsageError(`--${name} is required`)
   return v
@@ -121,25 +134,34 @@ export const main: Main = async (argv: string[], io: Io) => {
       : endpointIsHttp
         ? { httpAgent: tunnelHttpAgent({ via: values.via }) }
         : { httpsAgent: tunnelHttpsAgent({ via: values.via, ...(ca ? { ca } : {}) }) }
-  const logger = createLogger('enclave-app')
-  const attester = await openAttester(values.nsm, { logger })
-  const kms = new KMSClient({
-    ...(values.region !== undefined ? { region: values.region } : {}),
-    ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}),
-    ...(requestHandler !== undefined ? { requestHandler } : {}),
-  })
+  const fh = await createOut(out)
+  let written = false
   try {
-    const client = await RecipientClient.create({ kms, attester, logger })
-    const { plaintext, meta } = await run(client)
+    const logger = createLogger('enclave-app')
+    const attester = await openAttester(values.nsm, { logger })
+    const kms = new KMSClient({
+      ...(values.region !== undefined ? { region: values.region } : {}),
+      ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}),
+      ...(requestHandler !== undefined ? { requestHandler } : {}),
+    })
     try {
-      await writeFile(out, plaintext, { mode: 0o600, flag: 'wx' })
+      const client = await RecipientClient.create({ kms, attester, logger })
+      const { plaintext, meta } = await run(client)
+      try {
+        await fh.writeFile(plaintext)
+        written = true
+      } finally {
+        plaintext.fill(0)
+      }
+      io.stdout.write(`${JSON.stringify({ ...meta, Out: out })}\n`)
+      return 0
     } finally {
-      plaintext.fill(0)
+      kms.destroy()
+      await attester.close()
     }
-    io.stdout.write(`${JSON.stringify({ ...meta, Out: out })}\n`)
-    return 0
   } finally {
-    kms.destroy()
-    await attester.close()
+    await fh.close()
+    // Nothing (or only part of a secret) was written: leave no file behind.
+    if (!written) await unlink(out).catch(() => undefined)
   }
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
@@ -70,8 +70,28 @@ describe('nitro-recipient enclave-app', () => {
   it('refuses to overwrite an existing output file', async () => {
     writeFileSync(join(dir, 'exists'), 'x')
     const c = captureIo()
-    await expect(main(['generate-random', '--bytes', '16', ...common(), '--out', join(dir, 'exists')], c.io)).rejects.toMatchObject({ code: 'EEXIST' })
+    await expect(main(['generate-random', '--bytes', '16', ...common(), '--out', join(dir, 'exists')], c.io)).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+      message: expect.stringContaining('already exists'),
+    })
     expect(readFileSync(join(dir, 'exists'), 'utf8')).toBe('x')
+  })
+
+  it('checks --out before the NSM or KMS is used, and never follows a symlink', async () => {
+    // With an NSM that does not exist, only a check made first can answer ERR_USAGE: a data key
+    // is never generated for an output that cannot be written.
+    const noNsm = ['--endpoint', kms.endpoint, '--region', kms.region, '--nsm', '/nonexistent/nsm']
+    writeFileSync(join(dir, 'taken'), 'x')
+    const c = captureIo()
+    await expect(main(['generate-data-key', '--key-id', keyId, ...noNsm, '--out', join(dir, 'taken')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    symlinkSync(join(dir, 'link-target'), join(dir, 'link'))
+    await expect(main(['generate-random', '--bytes', '16', ...common(), '--out', join(dir, 'link')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    expect(existsSync(join(dir, 'link-target'))).toBe(false)
+    await expect(main(['generate-random', '--bytes', '16', ...common(), '--out', join(dir, 'no-such-dir', 'r')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    // a failure after --out was created leaves no file behind
+    await expect(main(['generate-random', '--bytes', '16', ...noNsm, '--out', join(dir, 'left')], c.io)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_NSM_/) })
+    expect(existsSync(join(dir, 'left'))).toBe(false)
+    expect(c.stdout()).toBe('')
   })
 
   it('usage errors', async () => {
