@@ -7,7 +7,7 @@
  * @module
  */
 import { KMSClient } from '@aws-sdk/client-kms'
-import { open, readFile, unlink, type FileHandle } from 'node:fs/promises'
+import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { parse, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { openAttester } from '../nsm/index.js'
@@ -70,6 +70,37 @@ function bytesOption(v: string | undefined, max: number): number | undefined {
   return Number(v)
 }
 
+/** KMS's CiphertextBlob limit (CiphertextType, 1..6144 bytes). */
+const MAX_CIPHERTEXT = 6144
+/** More than any CA bundle. */
+const MAX_CA = 1024 * 1024
+
+/**
+ * Reads `path` (a file, or a pipe such as /dev/stdin) but never more than `max` bytes: a device
+ * such as /dev/zero must not fill the memory. Every failure is a usage error naming the option.
+ */
+async function readOption(path: string, option: string, max: number): Promise<Buffer> {
+  let fh: FileHandle | undefined
+  try {
+    fh = await open(path, 'r')
+    const buf = Buffer.alloc(max + 1)
+    let n = 0
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null)
+      if (bytesRead === 0) break
+      n += bytesRead
+      if (n > max) throw new UsageError(`--${option} ${path}: larger than ${max} bytes`)
+    }
+    if (n === 0) throw new UsageError(`--${option} ${path}: empty`)
+    return buf.subarray(0, n)
+  } catch (e) {
+    if (e instanceof UsageError) throw e
+    throw new UsageError(`--${option} ${path}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+  } finally {
+    await fh?.close()
+  }
+}
+
 /**
  * Creates `--out` before anything is attested or sent: new only (O_EXCL, which also refuses a
  * symlink, dangling or not), mode 0600. A secret is never fetched for a file that cannot take it.
@@ -117,7 +148,7 @@ export const main: Main = async (argv: string[], io: Io) => {
       return { plaintext: dk.plaintext, meta: { KeyId: dk.keyId, CiphertextBlob: Buffer.from(dk.ciphertextBlob).toString('base64') } }
     }
   } else if (command === 'decrypt') {
-    const blob = await readFile(required(values.ciphertext, 'ciphertext'))
+    const blob = await readOption(required(values.ciphertext, 'ciphertext'), 'ciphertext', MAX_CIPHERTEXT)
     run = async (client) => {
       const r = await client.decrypt({ ciphertextBlob: blob, keyId: values['key-id'], encryptionContext })
       return { plaintext: r.plaintext, meta: { KeyId: r.keyId } }
@@ -126,7 +157,7 @@ export const main: Main = async (argv: string[], io: Io) => {
     const n = bytesOption(required(values.bytes, 'bytes'), 1024)!
     run = async (client) => ({ plaintext: await client.generateRandom(n), meta: {} })
   }
-  const ca = values.ca === undefined ? undefined : await readFile(values.ca)
+  const ca = values.ca === undefined ? undefined : await readOption(values.ca, 'ca', MAX_CA)
   const endpointIsHttp = values.endpoint?.startsWith('http://') === true
   const requestHandler =
     values.via === undefined

@@ -94,6 +94,24 @@ describe('nitro-recipient enclave-app', () => {
     expect(c.stdout()).toBe('')
   })
 
+  it('--ciphertext and --ca are read with a bound, and every failure is a usage error', async () => {
+    const c = captureIo()
+    const run = (file: string, opt = '--ciphertext'): Promise<number> =>
+      main(['decrypt', '--ciphertext', opt === '--ciphertext' ? file : join(dir, 'blob-ok'), ...(opt === '--ca' ? ['--ca', file] : []), ...common(), '--out', join(dir, 'never')], c.io)
+    writeFileSync(join(dir, 'blob-ok'), Buffer.alloc(100, 1))
+    writeFileSync(join(dir, 'blob-big'), Buffer.alloc(6145, 1))
+    writeFileSync(join(dir, 'blob-empty'), '')
+    await expect(run(join(dir, 'blob-big'))).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('larger than 6144 bytes') })
+    await expect(run(join(dir, 'blob-empty'))).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('empty') })
+    await expect(run(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('ENOENT') })
+    await expect(run(dir)).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('EISDIR') })
+    // an endless device ends at the bound instead of filling the memory
+    await expect(run('/dev/zero')).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('larger than') })
+    await expect(run('/dev/zero', '--ca')).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('--ca /dev/zero: larger than') })
+    await expect(run(join(dir, 'missing'), '--ca')).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    expect(existsSync(join(dir, 'never'))).toBe(false)
+  })
+
   it('usage errors', async () => {
     const c = captureIo()
     await expect(main(['generate-random', '--bytes', '0', '--out', 'x'], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
