@@ -53,7 +53,9 @@ const OPTIONS = {
 
 function context(entries: string[] | undefined): Record<string, string> | undefined {
   if (entries === undefined) return undefined
-  const out: Record<string, string> = {}
+  // No prototype: on a plain object `out['__proto__'] = v` is dropped silently, and the call would
+  // go out with a context other than the one asked for.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>
   for (const e of entries) {
     const i = e.indexOf('=')
     if (i <= 0) throw new UsageError(`--context ${e}: expected KEY=VALUE`)

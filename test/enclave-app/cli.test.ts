@@ -67,6 +67,19 @@ describe('nitro-recipient enclave-app', () => {
     expect(readFileSync(join(dir, 'ctx-ok'), 'utf8')).toBe('s3cret')
   })
 
+  it('--context keeps every key, __proto__ included', async () => {
+    const ctx = Object.create(null) as Record<string, string>
+    ctx['__proto__'] = 'p'
+    ctx['constructor'] = 'c'
+    const enc = await parent.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('proto'), EncryptionContext: ctx }))
+    writeFileSync(join(dir, 'proto.blob'), enc.CiphertextBlob!)
+    const c = captureIo()
+    const args = ['decrypt', '--ciphertext', join(dir, 'proto.blob'), '--context', '__proto__=p', '--context', 'constructor=c', ...common()]
+    expect(await main([...args, '--out', join(dir, 'proto-ok')], c.io)).toBe(0)
+    expect(readFileSync(join(dir, 'proto-ok'), 'utf8')).toBe('proto')
+    await expect(main(['decrypt', '--context', '__proto__=a', '--context', '__proto__=b', '--ciphertext', 'x', '--out', 'y'], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+  })
+
   it('refuses to overwrite an existing output file', async () => {
     writeFileSync(join(dir, 'exists'), 'x')
     const c = captureIo()
