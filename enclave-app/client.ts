@@ -21,7 +21,7 @@ import {
 import { silentLogger, type Logger } from '../common/log.js'
 import type { Attester } from '../nsm/attester.js'
 import { decryptRecipientEnvelope } from './cms/index.js'
-import { KmsRequestError, KmsResponseError } from './errors.js'
+import { EnclaveAppError, KmsRequestError, KmsResponseError } from './errors.js'
 import { generateRecipientKey, type RecipientKey } from './recipient-key.js'
 
 export interface RecipientClientOptions {
@@ -95,6 +95,8 @@ export class RecipientClient {
       return await f()
     } catch (e) {
       this.#log.warn({ operation, kmsError: (e as { name?: string }).name }, 'KMS request failed')
+      // The client's own refusals in the request path (transport checks) keep their code.
+      if (e instanceof EnclaveAppError) throw e
       throw new KmsRequestError(operation, e)
     }
   }

@@ -11,7 +11,9 @@ import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { parse, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { openAttester } from '../nsm/index.js'
+import { toAddress, type Address } from '../vsock-bridge/index.js'
 import { RecipientClient } from './client.js'
+import { TransportError } from './errors.js'
 import { tunnelHttpAgent, tunnelHttpsAgent } from './transport.js'
 
 const HELP = `Usage: nitro-recipient enclave-app <command> [options]
@@ -23,7 +25,8 @@ Commands (each attests a fresh ephemeral RSA-2048 key and sends KMS a Recipient)
 
 Options:
   --context K=V     encryption context entry (repeatable; generate-data-key, decrypt)
-  --endpoint URL    KMS endpoint (default: the SDK's for --region)
+  --endpoint URL    KMS endpoint, https:// (http:// only for kms-local in development; plain
+                    http is refused unless given here). Default: the SDK's for --region
   --region R        AWS region (default: AWS_REGION)
   --via ADDR        reach the endpoint through a stream relay, e.g. vsock://3:8000 (host-proxy);
                     TLS still ends here, in the enclave. Default: connect directly.
@@ -116,6 +119,27 @@ async function createOut(path: string): Promise<FileHandle> {
   }
 }
 
+function endpointOption(v: string | undefined): URL | undefined {
+  if (v === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(v)
+  } catch {
+    throw new UsageError(`--endpoint ${v}: not a URL`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UsageError(`--endpoint ${v}: expected https:// (or http:// for kms-local)`)
+  return url
+}
+
+function viaOption(v: string | undefined): Address | undefined {
+  if (v === undefined) return undefined
+  try {
+    return toAddress(v)
+  } catch (e) {
+    throw new UsageError(`--via: ${(e as Error).message}`)
+  }
+}
+
 function required(v: string | undefined, name: string): string {
   if (v === undefined || v === '') throw new UsageError(`--${name} is required`)
   return v
@@ -160,13 +184,15 @@ export const main: Main = async (argv: string[], io: Io) => {
     run = async (client) => ({ plaintext: await client.generateRandom(n), meta: {} })
   }
   const ca = values.ca === undefined ? undefined : await readOption(values.ca, 'ca', MAX_CA)
-  const endpointIsHttp = values.endpoint?.startsWith('http://') === true
+  // The scheme comes from the parsed URL (HTTP:// is http too), never from a string prefix.
+  const plainHttp = endpointOption(values.endpoint)?.protocol === 'http:'
+  const via = viaOption(values.via)
   const requestHandler =
-    values.via === undefined
+    via === undefined
       ? undefined
-      : endpointIsHttp
-        ? { httpAgent: tunnelHttpAgent({ via: values.via }) }
-        : { httpsAgent: tunnelHttpsAgent({ via: values.via, ...(ca ? { ca } : {}) }) }
+      : plainHttp
+        ? { httpAgent: tunnelHttpAgent({ via }) }
+        : { httpsAgent: tunnelHttpsAgent({ via, ...(ca ? { ca } : {}) }) }
   const fh = await createOut(out)
   let written = false
   try {
@@ -177,6 +203,18 @@ export const main: Main = async (argv: string[], io: Io) => {
       ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}),
       ...(requestHandler !== undefined ? { requestHandler } : {}),
     })
+    // Checked on the request as built: the SDK also takes endpoints from AWS_ENDPOINT_URL(_KMS)
+    // and ~/.aws/config, and an http request would skip TLS and --via's agent (a direct connection).
+    kms.middlewareStack.add(
+      (next) => async (args) => {
+        const protocol = (args.request as { protocol?: unknown }).protocol
+        if (protocol !== (plainHttp ? 'http:' : 'https:')) {
+          throw new TransportError(`refusing a ${String(protocol)} request to KMS: plain http only with an explicit --endpoint http://...`)
+        }
+        return next(args)
+      },
+      { step: 'finalizeRequest', name: 'enclaveAppSchemeCheck' },
+    )
     try {
       const client = await RecipientClient.create({ kms, attester, logger })
       const { plaintext, meta } = await run(client)

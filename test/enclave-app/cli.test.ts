@@ -6,6 +6,7 @@ import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms
 import { startKmsLocal, type KmsLocal } from '../../kms-local/index.js'
 import { NsmSimulator } from '../../nsm/index.js'
 import { main } from '../../enclave-app/main.js'
+import { connect, listen, relay, type Listener } from '../../vsock-bridge/index.js'
 import { captureIo } from '../helpers/io.js'
 
 process.removeAllListeners('warning')
@@ -14,6 +15,8 @@ let dir: string
 let kms: KmsLocal
 let keyId: string
 let parent: KMSClient
+let relayListener: Listener
+let relayed = 0
 const saved = { ...process.env }
 
 beforeAll(async () => {
@@ -24,11 +27,20 @@ beforeAll(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = kms.credentials[0].secretAccessKey
   parent = new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials[0] })
   keyId = (await parent.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!
+  // a byte relay to kms-local that counts its connections (the stand-in for host-proxy)
+  relayListener = await listen(`unix:${join(dir, 'kms.sock')}`, (s) => {
+    relayed++
+    connect(`tcp://127.0.0.1:${new URL(kms.endpoint).port}`).then(
+      (up) => void relay(s, up),
+      () => s.destroy(),
+    )
+  })
 })
 
 afterAll(async () => {
   process.env = saved
   parent?.destroy()
+  await relayListener?.close()
   await kms?.close()
   rmSync(dir, { recursive: true, force: true })
 })
@@ -123,6 +135,29 @@ describe('nitro-recipient enclave-app', () => {
     await expect(run('/dev/zero', '--ca')).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('--ca /dev/zero: larger than') })
     await expect(run(join(dir, 'missing'), '--ca')).rejects.toMatchObject({ code: 'ERR_USAGE' })
     expect(existsSync(join(dir, 'never'))).toBe(false)
+  })
+
+  it('plain http only with an explicit --endpoint http://, and then through --via', async () => {
+    const c = captureIo()
+    const nsm = ['--region', kms.region, '--nsm', `simulator:${join(dir, 'sim')}`]
+    // an endpoint from the environment must not turn TLS off
+    process.env.AWS_ENDPOINT_URL_KMS = kms.endpoint
+    try {
+      await expect(main(['generate-random', '--bytes', '16', ...nsm, '--out', join(dir, 'env-http')], c.io)).rejects.toMatchObject({ code: 'ERR_ENCLAVE_APP_TRANSPORT' })
+      expect(existsSync(join(dir, 'env-http'))).toBe(false)
+    } finally {
+      delete process.env.AWS_ENDPOINT_URL_KMS
+    }
+    // HTTP:// is http: it goes through the relay, not past it
+    const upper = kms.endpoint.replace(/^http:/, 'HTTP:')
+    const before = relayed
+    expect(await main(['generate-random', '--bytes', '16', '--endpoint', upper, '--via', `unix:${join(dir, 'kms.sock')}`, ...nsm, '--out', join(dir, 'upper')], c.io)).toBe(0)
+    expect(relayed).toBeGreaterThan(before)
+    expect(readFileSync(join(dir, 'upper'))).toHaveLength(16)
+    for (const bad of [['--endpoint', 'ftp://kms.test'], ['--endpoint', 'kms.test'], ['--via', 'vsock://nowhere:1']]) {
+      await expect(main(['generate-random', '--bytes', '16', ...bad, ...nsm, '--out', join(dir, 'bad')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    }
+    expect(existsSync(join(dir, 'bad'))).toBe(false)
   })
 
   it('usage errors', async () => {
