@@ -8,6 +8,7 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
+import * as https from 'node:https'
 import { parse, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { openAttester } from '../nsm/index.js'
@@ -30,7 +31,8 @@ Options:
   --region R        AWS region (default: AWS_REGION)
   --via ADDR        reach the endpoint through a stream relay, e.g. vsock://3:8000 (host-proxy);
                     TLS still ends here, in the enclave. Default: connect directly.
-  --ca FILE         extra PEM trust anchor for the endpoint's TLS certificate
+  --ca FILE         PEM trust anchor(s) for the endpoint's TLS certificate, used instead of
+                    Node's bundled roots (e.g. a development CA)
   --nsm SPEC        NSM to use: /dev/nsm (default, or NITRO_RECIPIENT_NSM), unix:/path, simulator:<dir>
   --out FILE        where the plaintext goes (created, mode 0600; never printed)
   -h, --help
@@ -187,12 +189,17 @@ export const main: Main = async (argv: string[], io: Io) => {
   // The scheme comes from the parsed URL (HTTP:// is http too), never from a string prefix.
   const plainHttp = endpointOption(values.endpoint)?.protocol === 'http:'
   const via = viaOption(values.via)
+  if (ca !== undefined && plainHttp) throw new UsageError('--ca: the endpoint is plain http, there is no certificate to check')
+  // Direct https gets its own agent too, so that --ca applies and NODE_TLS_REJECT_UNAUTHORIZED=0
+  // in the environment cannot turn verification off (tls.connect's default follows it).
   const requestHandler =
-    via === undefined
-      ? undefined
-      : plainHttp
+    via !== undefined
+      ? plainHttp
         ? { httpAgent: tunnelHttpAgent({ via }) }
         : { httpsAgent: tunnelHttpsAgent({ via, ...(ca ? { ca } : {}) }) }
+      : plainHttp
+        ? undefined
+        : { httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: true, ...(ca ? { ca } : {}) }) }
   const fh = await createOut(out)
   let written = false
   try {

@@ -22,7 +22,7 @@ export interface TunnelOptions {
   via: string | Address
   /** Connect timeout of the stream, ms. Default 10 000. */
   connectTimeoutMs?: number
-  /** Extra trust anchors for TLS (PEM), e.g. a development CA. Default: Node's bundled roots. */
+  /** Trust anchors for TLS (PEM), e.g. a development CA; they replace Node's bundled roots. Default: the bundled roots. */
   ca?: string | Buffer | (string | Buffer)[]
 }
 

@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import type { AddressInfo } from 'node:net'
+import * as net from 'node:net'
+import * as tls from 'node:tls'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +21,9 @@ let keyId: string
 let parent: KMSClient
 let relayListener: Listener
 let relayed = 0
+// TLS in front of kms-local (certificate for 127.0.0.1 from a CA only the tests know)
+let tlsFront: tls.Server
+let tlsEndpoint: string
 const saved = { ...process.env }
 
 beforeAll(async () => {
@@ -35,12 +42,26 @@ beforeAll(async () => {
       () => s.destroy(),
     )
   })
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=kms-front', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', join(dir, 'front.key.pem'), '-out', join(dir, 'front.pem'),
+  ], { stdio: 'ignore' })
+  tlsFront = tls.createServer({ key: readFileSync(join(dir, 'front.key.pem')), cert: readFileSync(join(dir, 'front.pem')) }, (s) => {
+    const up = net.connect(Number(new URL(kms.endpoint).port), '127.0.0.1')
+    s.pipe(up).pipe(s)
+    s.on('error', () => up.destroy())
+    up.on('error', () => s.destroy())
+  })
+  await new Promise<void>((r) => tlsFront.listen(0, '127.0.0.1', r))
+  tlsEndpoint = `https://127.0.0.1:${(tlsFront.address() as AddressInfo).port}`
 })
 
 afterAll(async () => {
   process.env = saved
   parent?.destroy()
   await relayListener?.close()
+  await new Promise<void>((r) => (tlsFront ? tlsFront.close(() => r()) : r()))
   await kms?.close()
   rmSync(dir, { recursive: true, force: true })
 })
@@ -158,6 +179,26 @@ describe('nitro-recipient enclave-app', () => {
       await expect(main(['generate-random', '--bytes', '16', ...bad, ...nsm, '--out', join(dir, 'bad')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
     }
     expect(existsSync(join(dir, 'bad'))).toBe(false)
+  })
+
+  it('--ca is the trust anchor of a direct https endpoint too, and verification survives NODE_TLS_REJECT_UNAUTHORIZED=0', async () => {
+    const c = captureIo()
+    const args = ['generate-random', '--bytes', '16', '--endpoint', tlsEndpoint, '--region', kms.region, '--nsm', `simulator:${join(dir, 'sim')}`]
+    expect(await main([...args, '--ca', join(dir, 'front.pem'), '--out', join(dir, 'tls-ok')], c.io)).toBe(0)
+    expect(readFileSync(join(dir, 'tls-ok'))).toHaveLength(16)
+    const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+    try {
+      await expect(main([...args, '--out', join(dir, 'tls-unverified')], c.io)).rejects.toMatchObject({
+        code: 'ERR_ENCLAVE_APP_KMS_REQUEST',
+        message: expect.stringContaining('self-signed'),
+      })
+    } finally {
+      if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved
+    }
+    expect(existsSync(join(dir, 'tls-unverified'))).toBe(false)
+    await expect(main([...args.slice(0, 3), '--endpoint', kms.endpoint, '--ca', join(dir, 'front.pem'), '--out', join(dir, 'ca-http')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
   })
 
   it('usage errors', async () => {
