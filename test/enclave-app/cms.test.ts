@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { createDecipheriv, createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { CmsError, decryptRecipientEnvelope, parseBer, parseRecipientEnvelope } from '../../enclave-app/cms/index.js'
+import { CmsError, DEFAULT_BER_LIMITS, decryptRecipientEnvelope, parseBer, parseRecipientEnvelope } from '../../enclave-app/cms/index.js'
 
 const dir = new URL('../fixtures/kms/', import.meta.url)
 const fixture = (name: string): Buffer => readFileSync(new URL(name, dir))
@@ -173,6 +173,71 @@ describe('property: hostile bytes only ever give a typed CmsError', () => {
       { numRuns: 2000 },
     )
   })
+  // Well-formed BER trees (definite and indefinite lengths, short and long form, any class): the
+  // reader must accept each one and give back exactly its structure; any byte changed in one must
+  // still end in a typed error or a parse. Random bytes alone seldom get past the first header.
+  type Gen = { bytes: Buffer; shape: unknown }
+  const lengthOf = (n: number, long: boolean): number[] => {
+    if (n < 0x80 && !long) return [n]
+    const out: number[] = []
+    for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff)
+    return [0x80 | out.length, ...out]
+  }
+  const tree = fc.letrec<{ tree: Gen; prim: Gen; cons: Gen }>((tie) => ({
+    tree: fc.oneof({ depthSize: 'small' }, tie('prim'), tie('cons')),
+    prim: fc
+      .record({
+        cls: fc.nat(3),
+        tag: fc.nat(30),
+        // short bodies, and ones long enough for one- and two-byte long-form lengths
+        body: fc.oneof(fc.uint8Array({ maxLength: 20 }), fc.tuple(fc.integer({ min: 100, max: 700 }), fc.nat(255)).map(([n, v]) => new Uint8Array(n).fill(v))),
+        long: fc.boolean(),
+      })
+      .filter(({ cls, tag }) => cls !== 0 || tag !== 0) // universal 0 is end-of-contents
+      .map(({ cls, tag, body, long }) => ({
+        bytes: Buffer.from([(cls << 6) | tag, ...lengthOf(body.length, long && body.length >= 0x80), ...body]),
+        shape: { id: (cls << 6) | tag, content: Buffer.from(body).toString('hex') },
+      })),
+    cons: fc
+      .record({ cls: fc.nat(3), tag: fc.nat(30), kids: fc.array(tie('tree'), { maxLength: 4 }), indefinite: fc.boolean() })
+      .filter(({ cls, tag }) => cls !== 0 || tag !== 0)
+      .map(({ cls, tag, kids, indefinite }) => {
+        const body = Buffer.concat(kids.map((k) => k.bytes))
+        const id = (cls << 6) | 0x20 | tag
+        const bytes = indefinite
+          ? Buffer.concat([Buffer.from([id, 0x80]), body, Buffer.from([0, 0])])
+          : Buffer.concat([Buffer.from([id, ...lengthOf(body.length, false)]), body])
+        return { bytes, shape: { id, indefinite, children: kids.map((k) => k.shape) } }
+      }),
+  })).tree
+  const shapeOf = (n: ReturnType<typeof parseBer>): unknown => {
+    const id = (n.cls << 6) | (n.constructed ? 0x20 : 0) | n.tag
+    return n.constructed ? { id, indefinite: n.indefinite, children: n.children!.map(shapeOf) } : { id, content: Buffer.from(n.content!).toString('hex') }
+  }
+  it('well-formed BER trees parse to their own structure; mutated ones give a typed error', () => {
+    fc.assert(
+      fc.property(tree, fc.nat(), fc.integer({ min: 1, max: 255 }), (g, at, xor) => {
+        fc.pre(g.bytes.length <= DEFAULT_BER_LIMITS.maxBytes)
+        let depth = 0
+        const measure = (sh: unknown, d: number): void => {
+          depth = Math.max(depth, d)
+          for (const c of (sh as { children?: unknown[] }).children ?? []) measure(c, d + 1)
+        }
+        measure(g.shape, 0)
+        fc.pre(depth <= DEFAULT_BER_LIMITS.maxDepth)
+        expect(shapeOf(parseBer(g.bytes))).toEqual(g.shape)
+        const b = Buffer.from(g.bytes)
+        b[at % b.length] ^= xor
+        try {
+          parseBer(b)
+        } catch (e) {
+          expect(e).toBeInstanceOf(CmsError)
+        }
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
   it('mutations of a real envelope: parse or typed error; decrypt never returns for a wrong key', () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
     fc.assert(
