@@ -7,7 +7,7 @@ import * as https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect, listen, type Listener } from '../../vsock-bridge/index.js'
+import { connect, listen, relay, type Listener } from '../../vsock-bridge/index.js'
 import { tunnelHttpsAgent } from '../../enclave-app/transport.js'
 
 let dir: string
@@ -47,9 +47,9 @@ beforeAll(async () => {
       (up) => {
         s.on('data', (c: Buffer) => seen.push(Buffer.from(c)))
         up.on('data', (c: Buffer) => seen.push(Buffer.from(c)))
-        s.pipe(up).pipe(s)
-        s.on('error', () => up.destroy())
-        up.on('error', () => s.destroy())
+        // relay() also takes both sides down when a client drops a refused handshake (a bare
+        // pipe left the server side open, and afterAll's server.close() waited for it)
+        void relay(s, up)
       },
       () => s.destroy(),
     )
@@ -60,7 +60,8 @@ beforeAll(async () => {
   const localPort = (localServer.address() as AddressInfo).port
   localRelay = await listen(`unix:${join(dir, 'local.sock')}`, (s) => {
     connect(`tcp://127.0.0.1:${localPort}`).then(
-      (up) => void s.pipe(up).pipe(s),
+      // relay() takes both sides down when the client drops a refused handshake
+      (up) => void relay(s, up),
       () => s.destroy(),
     )
   })
