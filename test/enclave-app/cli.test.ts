@@ -48,10 +48,7 @@ beforeAll(async () => {
     '-keyout', join(dir, 'front.key.pem'), '-out', join(dir, 'front.pem'),
   ], { stdio: 'ignore' })
   tlsFront = tls.createServer({ key: readFileSync(join(dir, 'front.key.pem')), cert: readFileSync(join(dir, 'front.pem')) }, (s) => {
-    const up = net.connect(Number(new URL(kms.endpoint).port), '127.0.0.1')
-    s.pipe(up).pipe(s)
-    s.on('error', () => up.destroy())
-    up.on('error', () => s.destroy())
+    void relay(s, net.connect(Number(new URL(kms.endpoint).port), '127.0.0.1'))
   })
   await new Promise<void>((r) => tlsFront.listen(0, '127.0.0.1', r))
   tlsEndpoint = `https://127.0.0.1:${(tlsFront.address() as AddressInfo).port}`
