@@ -4,7 +4,8 @@
  * `.wh..wh..opq` empties a directory of what lower layers put there); owners, modes and mtimes
  * come from the layer entries. Uncompressed layers are read in place; gzip layers are inflated to
  * a private temporary directory first (removed by `close()`), so memory stays bounded.
- * OCI blobs are checked against their sha256 digests.
+ * OCI blobs are checked against their sha256 digests, and every layer's uncompressed tar against
+ * the config's `rootfs.diff_ids` (what `docker load` checks), before any of it is parsed.
  * @module
  */
 import { createHash } from 'node:crypto'
@@ -79,6 +80,21 @@ function strings(v: unknown, what: string): string[] | null {
   return v as string[]
 }
 
+const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/
+
+/**
+ * The config's `rootfs.diff_ids`: the sha256 of each layer's uncompressed tar, one per manifest
+ * layer. They tie the layers to the config, whose digest is the image's identity (ImageVersion).
+ */
+function diffIds(cfg: unknown, layers: number): string[] {
+  const r = isObj(cfg) ? cfg.rootfs : undefined
+  if (!isObj(r) || r.type !== 'layers') fail('ERR_EIF_IMAGE', 'image config has no rootfs of type "layers"')
+  const ids = strings(r.diff_ids, 'image config rootfs.diff_ids') ?? []
+  if (ids.length !== layers) fail('ERR_EIF_IMAGE', `image config lists ${ids.length} layer diff_ids, the manifest ${layers} layers`)
+  for (const id of ids) if (!SHA256_DIGEST.test(id)) fail('ERR_EIF_IMAGE', `diff_id ${JSON.stringify(id)} is not a sha256 digest`)
+  return ids
+}
+
 /** Reads Cmd/Entrypoint/Env/architecture from an image config. */
 export function imageInfoFromConfig(cfg: unknown, id: string | null, repoTag: string | null): ImageInfo {
   if (!isObj(cfg)) fail('ERR_EIF_IMAGE', 'image config is not a JSON object')
@@ -120,14 +136,17 @@ class Flattener {
   private n = 0
   constructor(private readonly maxLayerBytes: number) {}
 
-  private async inflate(path: string, start: number, size: number): Promise<string> {
+  /** Inflates a gzip layer to a temporary file; returns it and the sha256 of the inflated tar. */
+  private async inflate(path: string, start: number, size: number): Promise<{ file: string; digest: string }> {
     this.tmp ??= await mkdtemp(join(tmpdir(), 'nitro-recipient-eif-'))
     const out = join(this.tmp, `layer-${this.n++}.tar`)
     let total = 0
     const limit = this.maxLayerBytes
+    const h = createHash('sha256')
     const guard = new Transform({
       transform(chunk: Buffer, _e, cb) {
         total += chunk.length
+        h.update(chunk)
         if (total > limit) cb(new EifError('ERR_EIF_TOO_LARGE', `layer inflates to more than ${limit} bytes`))
         else cb(null, chunk)
       },
@@ -140,18 +159,28 @@ class Flattener {
       if (e instanceof EifError) throw e
       throw new EifError('ERR_EIF_IMAGE', `layer does not inflate: ${(e as Error).message}`)
     }
-    return out
+    return { file: out, digest: `sha256:${h.digest('hex')}` }
   }
 
-  async apply(path: string, start: number, size: number, kind: 'tar' | 'gzip'): Promise<void> {
+  /**
+   * Applies one layer after checking its uncompressed tar against `diffId`. `knownDigest` is the
+   * sha256 of `[start, start+size)` when the caller has just verified it (an uncompressed OCI blob).
+   */
+  async apply(path: string, start: number, size: number, kind: 'tar' | 'gzip', diffId: string, knownDigest?: string): Promise<void> {
     let file = path
     let s = start
     let len: number | undefined = size
+    let digest: string
     if (kind === 'gzip') {
-      file = await this.inflate(path, start, size)
+      const inflated = await this.inflate(path, start, size)
+      file = inflated.file
+      digest = inflated.digest
       s = 0
       len = undefined
+    } else {
+      digest = knownDigest ?? `sha256:${await sha256Range(path, start, size)}`
     }
+    if (digest !== diffId) fail('ERR_EIF_DIGEST_MISMATCH', `layer content is ${digest}, the image config says ${diffId}`)
     const entries = await indexTar(file, s, len)
     this.applyEntries(file, entries)
   }
@@ -243,12 +272,14 @@ export async function loadDockerArchive(path: string, opts: ImageOptions = {}): 
   const ce = member(img.Config, 'config')
   const cfgBytes = await readRange(path, ce.dataOffset, ce.size, 'image config')
   const id = `sha256:${createHash('sha256').update(cfgBytes).digest('hex')}`
-  const info = imageInfoFromConfig(parseJson(cfgBytes, 'image config'), id, tags[0] ?? null)
+  const cfg = parseJson(cfgBytes, 'image config')
+  const info = imageInfoFromConfig(cfg, id, tags[0] ?? null)
+  const ids = diffIds(cfg, layers.length)
   const flat = new Flattener(opts.maxLayerBytes ?? 64 * 2 ** 30)
   try {
-    for (const l of layers) {
+    for (const [i, l] of layers.entries()) {
       const le = member(l, 'layer')
-      await flat.apply(path, le.dataOffset, le.size, await sniff(path, le.dataOffset, le.size))
+      await flat.apply(path, le.dataOffset, le.size, await sniff(path, le.dataOffset, le.size), ids[i])
     }
   } catch (e) {
     await flat.close()
@@ -268,7 +299,7 @@ function descriptor(v: unknown, what: string): Descriptor {
   if (!isObj(v) || typeof v.mediaType !== 'string' || typeof v.digest !== 'string' || typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) {
     fail('ERR_EIF_IMAGE', `${what}: malformed descriptor`)
   }
-  if (!/^sha256:[0-9a-f]{64}$/.test(v.digest)) fail('ERR_EIF_IMAGE', `${what}: only sha256 digests are supported`)
+  if (!SHA256_DIGEST.test(v.digest)) fail('ERR_EIF_IMAGE', `${what}: only sha256 digests are supported`)
   return v as unknown as Descriptor
 }
 
@@ -311,19 +342,21 @@ export async function loadOciLayout(dir: string, opts: ImageOptions = {}): Promi
   if (!isObj(manifest) || !Array.isArray(manifest.layers)) fail('ERR_EIF_IMAGE', 'manifest has no layers')
   const cfgDesc = descriptor(manifest.config, 'manifest config')
   const cfgBytes = await readBlob(cfgDesc, 'image config')
-  const info = imageInfoFromConfig(parseJson(cfgBytes, 'image config'), cfgDesc.digest, null)
+  const cfg = parseJson(cfgBytes, 'image config')
+  const info = imageInfoFromConfig(cfg, cfgDesc.digest, null)
   const layers = (manifest.layers as unknown[]).map((l, i) => descriptor(l, `layers[${i}]`))
+  const ids = diffIds(cfg, layers.length)
   for (const l of layers) {
     if (LAYER_TYPES[l.mediaType] === undefined) fail('ERR_EIF_LAYER_MEDIA_TYPE', `unsupported layer media type ${l.mediaType}`)
   }
   const flat = new Flattener(opts.maxLayerBytes ?? 64 * 2 ** 30)
   try {
-    for (const l of layers) {
+    for (const [i, l] of layers.entries()) {
       const p = blob(l)
       const st = await stat(p).catch(() => fail('ERR_EIF_IMAGE', `layer blob ${l.digest} missing`))
       if (st.size !== l.size) fail('ERR_EIF_DIGEST_MISMATCH', `layer ${l.digest}: ${st.size} bytes, descriptor says ${l.size}`)
       if (`sha256:${await sha256Range(p, 0, l.size)}` !== l.digest) fail('ERR_EIF_DIGEST_MISMATCH', `layer content does not match ${l.digest}`)
-      await flat.apply(p, 0, l.size, LAYER_TYPES[l.mediaType])
+      await flat.apply(p, 0, l.size, LAYER_TYPES[l.mediaType], ids[i], l.digest)
     }
   } catch (e) {
     await flat.close()

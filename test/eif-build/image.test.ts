@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, existsSync, rmSync, utimesSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { gzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildEif, type RootfsInput } from '../../eif-build/build.js'
@@ -53,19 +53,23 @@ function makeLayers(): { l1: Buffer; l2: Buffer } {
   return { l1: tar(a), l2: tar(b) }
 }
 const { l1, l2 } = makeLayers()
-const config = Buffer.from(JSON.stringify({
+/** An image config whose diff_ids name l1 and `layer2` (the uncompressed tar of the second layer). */
+const configFor = (layer2: Buffer): Buffer => Buffer.from(JSON.stringify({
   architecture: 'amd64', os: 'linux',
   config: { Cmd: ['/usr/bin/tool', 'run'], Entrypoint: ['/ignored'], Env: ['PATH=/usr/bin', 'X=1'] },
-  rootfs: { type: 'layers', diff_ids: [`sha256:${sha(l1)}`, `sha256:${sha(l2)}`] },
+  rootfs: { type: 'layers', diff_ids: [`sha256:${sha(l1)}`, `sha256:${sha(layer2)}`] },
 }))
+const config = configFor(l2)
+const isGzip = (b: Buffer): boolean => b[0] === 0x1f && b[1] === 0x8b
 
-function dockerArchive(name: string, layer2: Buffer, extra: (dir: string) => void = () => {}): string {
+/** A docker save archive of l1 and `layer2`; its config names their true diff_ids unless `cfg` is given. */
+function dockerArchive(name: string, layer2: Buffer, extra: (dir: string) => void = () => {}, cfg?: Buffer): string {
   const d = join(tmp.dir, name)
   mkdirSync(join(d, 'l1'), { recursive: true })
   mkdirSync(join(d, 'l2'))
   writeFileSync(join(d, 'l1/layer.tar'), l1)
   writeFileSync(join(d, 'l2/layer.tar'), layer2)
-  writeFileSync(join(d, 'config.json'), config)
+  writeFileSync(join(d, 'config.json'), cfg ?? configFor(isGzip(layer2) ? gunzipSync(layer2) : layer2))
   writeFileSync(join(d, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['example.com/app:v1'], Layers: ['l1/layer.tar', 'l2/layer.tar'] }]))
   extra(d)
   const out = `${d}.tar`
@@ -73,7 +77,7 @@ function dockerArchive(name: string, layer2: Buffer, extra: (dir: string) => voi
   return out
 }
 
-function ociLayout(name: string, layerType2 = 'application/vnd.oci.image.layer.v1.tar+gzip', mutate?: (blobs: string) => void): string {
+function ociLayout(name: string, layerType2 = 'application/vnd.oci.image.layer.v1.tar+gzip', mutate?: (blobs: string) => void, layer2 = l2): string {
   const d = join(tmp.dir, name)
   const bdir = join(d, 'blobs/sha256')
   mkdirSync(bdir, { recursive: true })
@@ -81,7 +85,7 @@ function ociLayout(name: string, layerType2 = 'application/vnd.oci.image.layer.v
     writeFileSync(join(bdir, sha(b)), b)
     return `sha256:${sha(b)}`
   }
-  const gz = gzipSync(l2)
+  const gz = gzipSync(layer2)
   const manifest = Buffer.from(JSON.stringify({
     schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(config), size: config.length },
@@ -224,6 +228,29 @@ describe('bad images: typed errors', () => {
     expect(await code({ kind: 'docker-archive', path: two }, 'two')).toBe('ERR_EIF_IMAGE')
     const noLayer = dockerArchive('nolayer', l2, (d) => rmSync(join(d, 'l1'), { recursive: true }))
     expect(await code({ kind: 'docker-archive', path: noLayer }, 'nolayer')).toBe('ERR_EIF_IMAGE')
+  })
+  it('docker save: every layer must match the config diff_ids (docker load checks them), plain or gzip', async () => {
+    // a layer swapped under an unchanged config: same image ID, different files
+    const evil = makeTar([{ name: 'usr/bin/tool', data: Buffer.from('backdoor'), mode: 0o755 }])
+    const swapped = async (name: string, layer: Buffer): Promise<void> => {
+      await expect(loadDockerArchive(dockerArchive(name, layer, undefined, config)))
+        .rejects.toMatchObject({ code: 'ERR_EIF_DIGEST_MISMATCH', message: `layer content is sha256:${sha(evil)}, the image config says sha256:${sha(l2)}` })
+    }
+    await swapped('swap-plain', evil)
+    await swapped('swap-gzip', gzipSync(evil))
+    const cfg = (diffIds: unknown, rootfsType = 'layers'): Buffer => Buffer.from(JSON.stringify({ ...JSON.parse(config.toString()), rootfs: { type: rootfsType, diff_ids: diffIds } }))
+    for (const [name, c] of [
+      ['ids-short', cfg([`sha256:${sha(l1)}`])],
+      ['ids-none', cfg(undefined)],
+      ['ids-type', cfg([`sha256:${sha(l1)}`, `sha256:${sha(l2)}`], 'other')],
+      ['ids-algo', cfg([`sha256:${sha(l1)}`, `sha512:${sha(l2)}`])],
+    ] as const) {
+      await expect(loadDockerArchive(dockerArchive(name, l2, undefined, c))).rejects.toMatchObject({ code: 'ERR_EIF_IMAGE' })
+    }
+  })
+  it('OCI: a gzip layer whose blob digest is right but whose tar is not the config diff_id', async () => {
+    const evil = makeTar([{ name: 'etc/c', data: Buffer.from('not c') }])
+    expect(await code({ kind: 'oci-layout', path: ociLayout('oci-diffid', undefined, undefined, evil) }, 'oci-diffid')).toBe('ERR_EIF_DIGEST_MISMATCH')
   })
   it('temporary inflated layers are removed by close()', async () => {
     const mine = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('nitro-recipient-eif-'))
