@@ -58,15 +58,19 @@ async function regularFile(path: string, what: string): Promise<DataSource> {
   return fileSource(path, 0, st.size)
 }
 
-/** nitro-cli: `cmdline.trim()` (Rust trims Unicode whitespace; JS `trim` matches it for ASCII input). */
+/**
+ * nitro-cli: `cmdline.trim()`. Rust trims the Unicode White_Space characters, which JS `trim`
+ * does not match outside ASCII (JS also strips U+FEFF, a BOM; Rust also strips U+0085).
+ */
 export function trimCmdline(raw: Buffer): string {
   let s: string
   try {
-    s = new TextDecoder('utf-8', { fatal: true }).decode(raw)
+    // ignoreBOM: a leading BOM is data to Rust's read_to_string, not something to drop
+    s = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw)
   } catch {
     throw new EifError('ERR_EIF_INPUT', 'cmdline is not UTF-8')
   }
-  s = s.trim()
+  s = s.replace(/^\p{White_Space}+|\p{White_Space}+$/gu, '')
   if (s.includes('\0')) fail('ERR_EIF_INPUT', 'cmdline contains a NUL byte')
   return s
 }

@@ -286,7 +286,8 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
   }
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: report the bytes as they are (a leading U+FEFF is part of a cmdline, and not JSON)
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 function decodeText(b: Buffer, what: string, code: 'ERR_EIF_SECTION' | 'ERR_EIF_METADATA'): string {
   try {
     return strictUtf8.decode(b)

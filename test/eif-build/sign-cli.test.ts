@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
 import { decodeCbor } from '../../common/cbor.js'
 import { main } from '../../eif-build/main.js'
-import { buildEif } from '../../eif-build/build.js'
+import { buildEif, trimCmdline } from '../../eif-build/build.js'
 import { readEifMeasurements, verifyEif } from '../../eif-build/reader.js'
 import { captureIo } from '../helpers/io.js'
 import { fixCrc, pcr, rawSections, standInBlobs, tempDir } from './helpers.js'
@@ -111,6 +111,20 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     expect((await run(['build', '--blobs', arm, '--arch', 'aarch64', '--cmdline', join(tmp.dir, 'other-cmdline'), '--rootfs', rootfs, '--cmd', '/x', '--output', out2])).code).toBe(0)
     expect(rawSections(readFileSync(out2))[1].data.toString()).toBe('quiet')
     expect((await run(['build', '--blobs', arm, '--rootfs', rootfs, '--cmd', '/x', '--arch', 'x86_64', '--output', join(tmp.dir, 'nokernel.eif')])).err).toContain('ERR_EIF_INPUT')
+  })
+
+  it('the cmdline is trimmed as Rust trims: Unicode White_Space only (a BOM stays, NEL and NBSP go)', async () => {
+    expect(trimCmdline(Buffer.from(' \t console=ttyS0 quiet \r\n'))).toBe('console=ttyS0 quiet')
+    expect(trimCmdline(Buffer.from('\u0085\u00a0\u3000console=ttyS0\u2029\u0085'))).toBe('console=ttyS0')
+    expect(trimCmdline(Buffer.from('\ufeffconsole=ttyS0\n'))).toBe('\ufeffconsole=ttyS0') // not White_Space; JS trim() drops it
+    expect(trimCmdline(Buffer.from('console=ttyS0\u200b'))).toBe('console=ttyS0\u200b') // zero-width space is not White_Space either
+    expect(() => trimCmdline(Buffer.from([0x61, 0xff]))).toThrow(expect.objectContaining({ code: 'ERR_EIF_INPUT' }))
+    // and the section holds exactly those bytes
+    writeFileSync(join(tmp.dir, 'bom-cmdline'), '\ufeffconsole=ttyS0\u0085\n')
+    const out = join(tmp.dir, 'bom.eif')
+    await buildEif({ blobs, cmdline: join(tmp.dir, 'bom-cmdline'), rootfs: { kind: 'directory', path: rootfs }, cmd: ['/x'], output: out })
+    expect(rawSections(readFileSync(out))[1].data.toString('hex')).toBe(Buffer.from('\ufeffconsole=ttyS0').toString('hex'))
+    expect((await verifyEif(out)).cmdline).toBe('\ufeffconsole=ttyS0')
   })
 
   it('the CLI process exits after a failure with hash workers running (built CLI)', () => {
