@@ -55,7 +55,8 @@ class Window {
   }
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a name that starts with U+FEFF is another name (docker keeps the bytes), not a BOM
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** NUL-terminated UTF-8 field; a name that is not UTF-8 would come out altered, so it is refused. */
 function cstr(b: Buffer, off: number, len: number): string {

@@ -264,6 +264,21 @@ describe('bad images: typed errors', () => {
 })
 
 describe('tar reader', () => {
+  const pax = (k: string, v: string): string => {
+    const body = Buffer.byteLength(` ${k}=${v}\n`) // a PAX length counts bytes
+    let n = body + 1
+    while (String(n).length + body !== n) n++
+    return `${n} ${k}=${v}\n`
+  }
+  const index = async (name: string, b: Buffer) => {
+    const p = join(tmp.dir, name)
+    writeFileSync(p, b)
+    return indexTar(p)
+  }
+  it('names are kept byte for byte: a leading U+FEFF is part of the name, not a BOM to drop', async () => {
+    const e = await index('bom.tar', makeTar([{ name: '\ufeffetc/passwd', data: Buffer.from('x') }, { name: 'x', type: 'x', data: Buffer.from(pax('path', '\ufeffetc/shadow')) }, { name: 'x', data: Buffer.from('y') }]))
+    expect(e.map((x) => x.name)).toEqual(['\ufeffetc/passwd', '\ufeffetc/shadow'])
+  })
   it('random mutations: entries or a typed error (property)', async () => {
     const good = makeTar([{ name: 'dir/', type: '5' }, { name: 'dir/f', data: Buffer.from('hello') }, { name: 'l', type: '2', linkname: 'dir/f' }])
     const p = join(tmp.dir, 'fuzz.tar')
