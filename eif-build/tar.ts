@@ -119,6 +119,8 @@ export function parsePax(data: Buffer): Map<string, string> {
       return fail('ERR_EIF_TAR', 'PAX record is not UTF-8')
     }
     if (out.has(key)) fail('ERR_EIF_TAR', `duplicate PAX key ${key}`)
+    // PAX-format GNU sparse files: their data is a sparse map, which docker expands and we would not
+    if (key.startsWith('GNU.sparse.')) fail('ERR_EIF_TAR', `GNU sparse file (PAX ${key}) is not supported`)
     out.set(key, value)
     p += len
   }
