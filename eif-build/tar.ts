@@ -136,8 +136,9 @@ function paxNumber(v: string, what: string): number {
 
 /**
  * Indexes the tar archive occupying `[start, start+length)` of `path`. Data is not read, except
- * extended headers. The archive must end with a zero block (two are usual; trailing bytes after
- * them are ignored as tar's record padding).
+ * extended headers. The archive must end with a zero block (two are usual); the block after the
+ * first zero block, when there is one, must be zero too; bytes after that are ignored as tar's
+ * record padding.
  */
 export async function indexTar(path: string, start = 0, length?: number, limits: TarLimits = {}): Promise<TarEntry[]> {
   const maxEntries = limits.maxEntries ?? 2_000_000
@@ -162,6 +163,11 @@ export async function indexTar(path: string, start = 0, length?: number, limits:
       const h = await win.at(pos, BLOCK)
       if (h.every((x) => x === 0)) {
         if (pax || longName !== null || longLink !== null) fail('ERR_EIF_TAR', 'extended header not followed by an entry')
+        // Go's archive/tar (docker) fails on a zero block followed by a header: entries after it
+        // would be hidden from one reader and not the other
+        if (pos + 2 * BLOCK <= end && !(await win.at(pos + BLOCK, BLOCK)).every((x) => x === 0)) {
+          fail('ERR_EIF_TAR', `a single zero block at offset ${pos - start} is followed by more data`)
+        }
         return entries
       }
       if (!checksumOk(h)) fail('ERR_EIF_TAR', `header checksum mismatch at offset ${pos - start}`)

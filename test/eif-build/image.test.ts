@@ -283,6 +283,15 @@ describe('tar reader', () => {
     const b = makeTar([{ name: 'x', type: 'x', data: Buffer.from(pax('GNU.sparse.major', '1') + pax('GNU.sparse.minor', '0') + pax('GNU.sparse.name', 'big') + pax('GNU.sparse.realsize', '1048576')) }, { name: 'GNUSparseFile.0/big', data: Buffer.from('1\n0\n3\nabc') }])
     await expect(index('sparse-pax.tar', b)).rejects.toMatchObject({ code: 'ERR_EIF_TAR', message: 'GNU sparse file (PAX GNU.sparse.major) is not supported' })
   })
+  it('a single zero block followed by another entry is an error, as in Go (docker); padding after two is fine', async () => {
+    const first = makeTar([{ name: 'a', data: Buffer.from('a') }])
+    const hidden = Buffer.concat([first.subarray(0, first.length - 512), makeTar([{ name: 'hidden', data: Buffer.from('h') }])])
+    await expect(index('hidden.tar', hidden)).rejects.toMatchObject({ code: 'ERR_EIF_TAR' })
+    expect((await index('padded.tar', Buffer.concat([first, Buffer.alloc(8192)]))).map((x) => x.name)).toEqual(['a'])
+    expect((await index('one-zero.tar', first.subarray(0, first.length - 512))).map((x) => x.name)).toEqual(['a'])
+    // after the end-of-archive pair, bytes are record padding and not read
+    expect((await index('after.tar', Buffer.concat([first, makeTar([{ name: 'z' }])]))).map((x) => x.name)).toEqual(['a'])
+  })
   it('random mutations: entries or a typed error (property)', async () => {
     const good = makeTar([{ name: 'dir/', type: '5' }, { name: 'dir/f', data: Buffer.from('hello') }, { name: 'l', type: '2', linkname: 'dir/f' }])
     const p = join(tmp.dir, 'fuzz.tar')
