@@ -64,7 +64,8 @@ function hostArch(): string {
 
 function parseJson(bytes: Buffer, what: string): unknown {
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    // ignoreBOM: a BOM is not JSON (Go's encoding/json, and so docker, refuses it)
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes))
   } catch {
     throw new EifError('ERR_EIF_IMAGE', `${what}: not valid UTF-8 JSON`)
   }

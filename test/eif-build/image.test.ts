@@ -226,6 +226,8 @@ describe('bad images: typed errors', () => {
     expect(await code(withLayer('latin1', [{ name: '', rawName: Buffer.from('bad\xff', 'latin1'), data: Buffer.from('x') }]), 'latin1')).toBe('ERR_EIF_TAR')
     const two = dockerArchive('two', l2, (d) => writeFileSync(join(d, 'manifest.json'), JSON.stringify([{ Config: 'config.json', Layers: [] }, { Config: 'config.json', Layers: [] }])))
     expect(await code({ kind: 'docker-archive', path: two }, 'two')).toBe('ERR_EIF_IMAGE')
+    const bom = dockerArchive('bom-manifest', l2, (d) => writeFileSync(join(d, 'manifest.json'), `\ufeff${readFileSync(join(d, 'manifest.json'), 'utf8')}`))
+    expect(await code({ kind: 'docker-archive', path: bom }, 'bom-manifest')).toBe('ERR_EIF_IMAGE') // a BOM is not JSON
     const noLayer = dockerArchive('nolayer', l2, (d) => rmSync(join(d, 'l1'), { recursive: true }))
     expect(await code({ kind: 'docker-archive', path: noLayer }, 'nolayer')).toBe('ERR_EIF_IMAGE')
   })
