@@ -113,7 +113,7 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
 
     const cmd = o.cmd ?? info?.cmd ?? []
     const env = o.env ?? info?.env ?? []
-    if (cmd.length === 0) fail('ERR_EIF_INPUT', 'no command: the image has neither Cmd nor Entrypoint, and --cmd was not given')
+    if (cmd.length === 0) fail('ERR_EIF_INPUT', 'no command: the image has an empty Cmd (which nitro-cli uses, ignoring Entrypoint) or neither Cmd nor Entrypoint, and --cmd was not given')
 
     let signing
     if ((o.signingCertificate === undefined) !== (o.privateKey === undefined)) fail('ERR_EIF_INPUT', 'signing needs both a certificate and a private key')

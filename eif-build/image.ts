@@ -23,7 +23,7 @@ import { indexTar, type TarEntry } from './tar.js'
 
 /** What the build needs from an image config (`docker inspect`'s Config). */
 export interface ImageInfo {
-  /** `Cmd` if set, else `Entrypoint` (never both, as nitro-cli). */
+  /** `Cmd` if present (even empty), else `Entrypoint` (never both, as nitro-cli). */
   cmd: string[]
   env: string[]
   /** OCI architecture: `amd64`, `arm64`, ... */
@@ -106,7 +106,9 @@ export function imageInfoFromConfig(cfg: unknown, id: string | null, repoTag: st
   const env = strings(c.Env, 'Config.Env') ?? []
   const architecture = cfg.architecture
   if (typeof architecture !== 'string') fail('ERR_EIF_IMAGE', 'image config has no architecture')
-  return { cmd: cmd && cmd.length > 0 ? cmd : (entry ?? []), env, architecture, id, repoTag, config: cfg }
+  // nitro-cli (enclave_build docker.rs): `if let Some(cmd) = config.cmd` — a Cmd that is present,
+  // even empty, is used as it is; Entrypoint only when Cmd is absent or null
+  return { cmd: cmd ?? entry ?? [], env, architecture, id, repoTag, config: cfg }
 }
 
 async function sha256Range(path: string, start: number, size: number): Promise<string> {

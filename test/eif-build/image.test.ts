@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildEif, type RootfsInput } from '../../eif-build/build.js'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
-import { loadDockerArchive } from '../../eif-build/image.js'
+import { imageInfoFromConfig, loadDockerArchive } from '../../eif-build/image.js'
 import { verifyEif } from '../../eif-build/reader.js'
 import { indexTar } from '../../eif-build/tar.js'
 import { makeTar, rawSections, standInBlobs, tempDir, type TarMember } from './helpers.js'
@@ -153,6 +153,23 @@ describe('docker save archive', () => {
     const a = await build({ kind: 'docker-archive', path }, 'det-a')
     const b = await build({ kind: 'docker-archive', path }, 'det-b')
     expect(a.eif.equals(b.eif)).toBe(true)
+  })
+})
+
+describe('cmd from the image config, as nitro-cli picks it', () => {
+  it('Cmd when present (even empty), else Entrypoint; never both', async () => {
+    const info = (config: object) => imageInfoFromConfig({ architecture: 'amd64', config }, null, null).cmd
+    expect(info({ Cmd: ['/c'], Entrypoint: ['/e'] })).toEqual(['/c'])
+    expect(info({ Cmd: null, Entrypoint: ['/e', 'x'] })).toEqual(['/e', 'x'])
+    expect(info({ Entrypoint: ['/e'] })).toEqual(['/e'])
+    // bollard gives Some(vec![]) for "Cmd": [], and nitro-cli writes an empty /cmd
+    expect(info({ Cmd: [], Entrypoint: ['/e'] })).toEqual([])
+    expect(info({})).toEqual([])
+    // an empty command is not built silently: it takes --cmd
+    const cfg = Buffer.from(JSON.stringify({ ...JSON.parse(config.toString()), config: { Cmd: [], Entrypoint: ['/usr/bin/tool'] } }))
+    const path = dockerArchive('empty-cmd', l2, undefined, cfg)
+    await expect(buildEif({ blobs, rootfs: { kind: 'docker-archive', path }, output: join(tmp.dir, 'empty-cmd.eif') })).rejects.toMatchObject({ code: 'ERR_EIF_INPUT' })
+    await buildEif({ blobs, rootfs: { kind: 'docker-archive', path }, cmd: ['/usr/bin/tool'], output: join(tmp.dir, 'empty-cmd.eif') })
   })
 })
 
