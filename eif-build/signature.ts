@@ -48,6 +48,29 @@ function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Arr
   return encodeCbor(['Signature1', protectedBytes, new Uint8Array(0), payload])
 }
 
+const CERT_LABELS = new Set(['CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE'])
+
+/**
+ * The certificate as nitro-cli reads it (`X509::from_pem`: the first `CERTIFICATE` or `X509
+ * CERTIFICATE` block, other blocks skipped). Node's X509Certificate reads the first `CERTIFICATE`
+ * or `TRUSTED CERTIFICATE` block, or else DER. They agree when the first certificate-like block is
+ * a plain `CERTIFICATE`, so anything else (DER included) is refused: nitro-cli's describe-eif and
+ * run-enclave could not read it, or would read another certificate.
+ */
+function pemCertificate(pem: Uint8Array, code: 'ERR_EIF_SIGNING_KEY' | 'ERR_EIF_SIGNATURE_MALFORMED', what: string): X509Certificate {
+  const text = Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1')
+  const label = text
+    .split('\n')
+    .map((l) => /^-----BEGIN (.*)-----\s*$/.exec(l)?.[1])
+    .find((l) => l !== undefined && CERT_LABELS.has(l))
+  if (label !== 'CERTIFICATE') fail(code, `${what} is not a PEM certificate (nitro-cli reads "-----BEGIN CERTIFICATE-----" blocks)`)
+  try {
+    return new X509Certificate(pem)
+  } catch {
+    throw new EifError(code, `${what} is not a PEM X.509 certificate`)
+  }
+}
+
 export interface SigningMaterial {
   /** The certificate file's bytes, PEM, exactly as they go into the section. */
   certificatePem: Buffer
@@ -63,9 +86,10 @@ export interface SigningMaterial {
 export function loadSigningMaterial(certificatePem: Buffer, keyPem: Buffer): SigningMaterial {
   let certificate: X509Certificate
   try {
-    certificate = new X509Certificate(certificatePem)
-  } catch {
-    throw new EifError('ERR_EIF_SIGNING_KEY', 'signing certificate is not a PEM X.509 certificate')
+    certificate = pemCertificate(certificatePem, 'ERR_EIF_SIGNING_KEY', 'signing certificate')
+  } catch (e) {
+    keyPem.fill(0)
+    throw e
   }
   let key: KeyObject
   try {
@@ -139,12 +163,7 @@ export function checkSignatureSection(section: Uint8Array, pcr0: Uint8Array): Si
   const entry = onlyKeys(top[0], ['signing_certificate', 'signature'], 'PcrSignature')
   const certificatePem = bytesFromUintArray(entry.get('signing_certificate'), 'signing_certificate', MAX_SIGNATURE_SECTION)
   const coseBytes = bytesFromUintArray(entry.get('signature'), 'signature', MAX_SIGNATURE_SECTION)
-  let certificate: X509Certificate
-  try {
-    certificate = new X509Certificate(certificatePem)
-  } catch {
-    throw new EifError('ERR_EIF_SIGNATURE_MALFORMED', 'signing_certificate is not a PEM X.509 certificate')
-  }
+  const certificate = pemCertificate(certificatePem, 'ERR_EIF_SIGNATURE_MALFORMED', 'signing_certificate')
   const cose = cbor(coseBytes, 'COSE_Sign1')
   if (!Array.isArray(cose) || cose.length !== 4) fail('ERR_EIF_SIGNATURE_MALFORMED', 'COSE_Sign1 must be an untagged array of 4')
   const [prot, unprot, payload, sig] = cose

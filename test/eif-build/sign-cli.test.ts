@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
 import { decodeCbor } from '../../common/cbor.js'
+import { encodeSignatureSection, loadSigningMaterial } from '../../eif-build/signature.js'
 import { main } from '../../eif-build/main.js'
 import { buildEif, trimCmdline } from '../../eif-build/build.js'
 import { readEifMeasurements, verifyEif } from '../../eif-build/reader.js'
@@ -206,6 +207,36 @@ describe('signing (nitro-cli signer format)', () => {
     const other = keypair('other', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'])
     await expect(buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['x'], output: join(tmp.dir, 'mm.eif'), signingCertificate: p384.cert, privateKey: other.key }))
       .rejects.toMatchObject({ code: 'ERR_EIF_SIGNING_KEY' })
+  })
+
+  it('certificates are PEM "CERTIFICATE" blocks only, as nitro-cli reads them (X509::from_pem)', async () => {
+    const der = execFileSync('openssl', ['x509', '-in', p384.cert, '-outform', 'DER'])
+    const trusted = execFileSync('openssl', ['x509', '-in', p384.cert, '-trustout', '-addtrust', 'codeSigning'])
+    expect(trusted.toString()).toContain('-----BEGIN TRUSTED CERTIFICATE-----')
+    const key = readFileSync(p384.key)
+    const pem = readFileSync(p384.cert, 'utf8')
+    const old = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '-----$1 X509 CERTIFICATE-----')
+    for (const cert of [der, trusted, Buffer.from(`${trusted}${pem}`), Buffer.from(`${old}${pem}`)]) {
+      const k = Buffer.from(key)
+      expect(() => loadSigningMaterial(cert, k)).toThrow(expect.objectContaining({ code: 'ERR_EIF_SIGNING_KEY' }))
+      expect(k.every((b) => b === 0)).toBe(true) // the key is wiped on this path too
+    }
+    // text before the block (openssl x509 -text output), or a key block first: both read this certificate
+    for (const ok of [`Certificate:\n    Data: ...\n${pem}`, `${key.toString()}${pem}`]) {
+      expect(loadSigningMaterial(Buffer.from(ok), Buffer.from(key)).certificate.raw.equals(der)).toBe(true)
+    }
+    // the reader: a section whose certificate is DER is malformed, whatever Node could parse
+    const out = join(tmp.dir, 'signed-der.eif')
+    await buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/app/server'], output: out, signingCertificate: p384.cert, privateKey: p384.key })
+    const file = readFileSync(out)
+    const secs = rawSections(file)
+    const entry = (decodeCbor(secs[5].data, { maxItems: 100000 }) as Array<Map<string, number[]>>)[0]
+    const section = Buffer.from(encodeSignatureSection(der, Buffer.from(entry.get('signature') as number[])))
+    const head = Buffer.from(file.subarray(0, secs[5].offset + 12))
+    head.writeBigUInt64BE(BigInt(section.length), 28 + 256 + 8 * 5)
+    head.writeBigUInt64BE(BigInt(section.length), secs[5].offset + 4)
+    writeFileSync(join(tmp.dir, 'der-section.eif'), fixCrc(Buffer.concat([head, section])))
+    await expect(verifyEif(join(tmp.dir, 'der-section.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_MALFORMED' })
   })
 
   it('a bad signature is ERR_EIF_SIGNATURE_INVALID: tampered signature bytes, or a changed ramdisk', async () => {
