@@ -185,22 +185,62 @@ export function checkSignatureSection(section: Uint8Array, pcr0: Uint8Array): Si
   return { certificatePem, certificate, pcr8, valid }
 }
 
+/** OpenSSL's long names (what `OBJ_obj2txt` prints) of the usual signature algorithms. */
 const SIG_ALGS: Record<string, string> = {
+  '1.2.840.10045.4.1': 'ecdsa-with-SHA1',
+  '1.2.840.10045.4.3.1': 'ecdsa-with-SHA224',
   '1.2.840.10045.4.3.2': 'ecdsa-with-SHA256',
   '1.2.840.10045.4.3.3': 'ecdsa-with-SHA384',
   '1.2.840.10045.4.3.4': 'ecdsa-with-SHA512',
+  '1.2.840.113549.1.1.5': 'sha1WithRSAEncryption',
+  '1.2.840.113549.1.1.10': 'rsassaPss',
   '1.2.840.113549.1.1.11': 'sha256WithRSAEncryption',
   '1.2.840.113549.1.1.12': 'sha384WithRSAEncryption',
   '1.2.840.113549.1.1.13': 'sha512WithRSAEncryption',
+  '1.2.840.113549.1.1.14': 'sha224WithRSAEncryption',
+  '1.3.101.112': 'ED25519',
+  '1.3.101.113': 'ED448',
 }
 
-/** describe-eif's `SigningCertificate`: issuer attributes, signature algorithm, validity, signature bytes. */
+/** OpenSSL's long names of name attributes; describe-eif keys IssuerName with them. */
+const NAME_ATTRS: Record<string, string> = {
+  '2.5.4.3': 'commonName',
+  '2.5.4.4': 'surname',
+  '2.5.4.5': 'serialNumber',
+  '2.5.4.6': 'countryName',
+  '2.5.4.7': 'localityName',
+  '2.5.4.8': 'stateOrProvinceName',
+  '2.5.4.9': 'streetAddress',
+  '2.5.4.10': 'organizationName',
+  '2.5.4.11': 'organizationalUnitName',
+  '2.5.4.12': 'title',
+  '2.5.4.13': 'description',
+  '2.5.4.15': 'businessCategory',
+  '2.5.4.17': 'postalCode',
+  '2.5.4.41': 'name',
+  '2.5.4.42': 'givenName',
+  '2.5.4.43': 'initials',
+  '2.5.4.44': 'generationQualifier',
+  '2.5.4.46': 'dnQualifier',
+  '2.5.4.65': 'pseudonym',
+  '2.5.4.72': 'role',
+  '2.5.4.97': 'organizationIdentifier',
+  '0.9.2342.19200300.100.1.1': 'userId',
+  '0.9.2342.19200300.100.1.25': 'domainComponent',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+  '1.3.6.1.4.1.311.60.2.1.1': 'jurisdictionLocalityName',
+  '1.3.6.1.4.1.311.60.2.1.2': 'jurisdictionStateOrProvinceName',
+  '1.3.6.1.4.1.311.60.2.1.3': 'jurisdictionCountryName',
+}
+
+/**
+ * describe-eif's `SigningCertificate` (image-format `get_certificate_info`): IssuerName maps each
+ * issuer attribute's OpenSSL long name (or dotted OID) to `format!("{:?}", value)` with the quotes
+ * removed; Algorithm is the signature algorithm's long name; NotBefore/NotAfter are
+ * `ASN1_TIME_print` (as Node's validFrom/validTo); Signature is the signature bytes as `XX:XX:...`.
+ */
 export function certificateSummary(cert: X509Certificate): { IssuerName: Record<string, string>; Algorithm: string; NotBefore: string; NotAfter: string; Signature: string } {
-  const issuer: Record<string, string> = {}
-  for (const line of cert.issuer.split('\n')) {
-    const eq = line.indexOf('=')
-    if (eq > 0) issuer[line.slice(0, eq)] = line.slice(eq + 1)
-  }
+  let issuer: Record<string, string> = {}
   let algorithm = 'unknown'
   let signature = ''
   // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm SEQUENCE { OID, ... }, BIT STRING }
@@ -208,6 +248,7 @@ export function certificateSummary(cert: X509Certificate): { IssuerName: Record<
   const outer = tlv(der, 0)
   if (outer !== null && outer.tag === 0x30) {
     const tbs = tlv(der, outer.start)
+    if (tbs !== null && tbs.tag === 0x30) issuer = issuerName(der, tbs)
     const alg = tbs === null ? null : tlv(der, tbs.end)
     const oid = alg === null || alg.tag !== 0x30 ? null : tlv(der, alg.start)
     if (oid !== null && oid.tag === 0x06) {
@@ -221,6 +262,76 @@ export function certificateSummary(cert: X509Certificate): { IssuerName: Record<
   }
   return { IssuerName: issuer, Algorithm: algorithm, NotBefore: cert.validFrom, NotAfter: cert.validTo, Signature: signature }
 }
+
+/** TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer Name, ... } */
+function issuerName(der: Buffer, tbs: { start: number; end: number }): Record<string, string> {
+  let t = tlv(der, tbs.start)
+  if (t !== null && t.tag === 0xa0) t = tlv(der, t.end)
+  const sigAlg = t === null || t.tag !== 0x02 ? null : tlv(der, t.end)
+  const name = sigAlg === null || sigAlg.tag !== 0x30 ? null : tlv(der, sigAlg.end)
+  if (name === null || name.tag !== 0x30 || name.end > tbs.end) return {}
+  // a BTreeMap: a repeated attribute keeps its last value; keys come out sorted
+  const out = new Map<string, string>()
+  for (let p = name.start; p < name.end; ) {
+    const rdn = tlv(der, p)
+    if (rdn === null || rdn.tag !== 0x31 || rdn.end > name.end) return {}
+    for (let q = rdn.start; q < rdn.end; ) {
+      const atv = tlv(der, q)
+      const oid = atv === null || atv.tag !== 0x30 || atv.end > rdn.end ? null : tlv(der, atv.start)
+      const value = oid === null || oid.tag !== 0x06 ? null : tlv(der, oid.end)
+      if (atv === null || oid === null || value === null || value.end > atv.end) return {}
+      const dotted = oidToString(der.subarray(oid.start, oid.end))
+      out.set(NAME_ATTRS[dotted] ?? dotted, rustDebugUnquoted(asn1StringToUtf8(value.tag, der.subarray(value.start, value.end))))
+      q = atv.end
+    }
+    p = rdn.end
+  }
+  return Object.fromEntries([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+/**
+ * OpenSSL's `ASN1_STRING_to_UTF8` as rust-openssl's `as_utf8` sees it: one-byte string types as
+ * Latin-1, BMPString as UTF-16BE, UniversalString as UTF-32BE, UTF8String checked; cut at a NUL
+ * (the result is read as a C string); `null` ("error" in nitro-cli) for anything else.
+ */
+function asn1StringToUtf8(tag: number, b: Buffer): string | null {
+  let s: string
+  if (tag === 0x0c) {
+    try {
+      s = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b)
+    } catch {
+      return null
+    }
+  } else if ([0x12, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1a].includes(tag)) {
+    s = b.toString('latin1')
+  } else if (tag === 0x1e && b.length % 2 === 0) {
+    s = String.fromCharCode(...Array.from({ length: b.length / 2 }, (_, i) => b.readUInt16BE(2 * i)))
+  } else if (tag === 0x1c && b.length % 4 === 0) {
+    const cps = Array.from({ length: b.length / 4 }, (_, i) => b.readUInt32BE(4 * i))
+    if (cps.some((c) => c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))) return null
+    s = String.fromCodePoint(...cps)
+  } else {
+    return null
+  }
+  const nul = s.indexOf('\0')
+  return nul < 0 ? s : s.slice(0, nul)
+}
+
+/** Rust's `{:?}` of a str (escape_debug, grapheme extenders escaped too) with every `"` then removed. */
+function rustDebugUnquoted(s: string | null): string {
+  if (s === null) return 'error'
+  let out = ''
+  for (const c of s) {
+    const simple = RUST_ESCAPES[c]
+    if (simple !== undefined) out += simple
+    else if (c !== ' ' && RUST_UNPRINTABLE.test(c)) out += `\\u{${(c.codePointAt(0) as number).toString(16)}}`
+    else out += c
+  }
+  return out.replaceAll('"', '')
+}
+const RUST_ESCAPES: Record<string, string> = { '\0': '\\0', '\t': '\\t', '\r': '\\r', '\n': '\\n', '\\': '\\\\', '"': '\\"' }
+/** Not `is_printable` in Rust's core::unicode (categories Cc Cf Cs Co Cn Zl Zp Zs but ' '), or a grapheme extender. */
+const RUST_UNPRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}\p{Grapheme_Extend}]$/u
 
 /** One DER TLV at `off` (definite lengths up to 4 bytes), or null when it does not fit. */
 function tlv(b: Buffer, off: number): { tag: number; start: number; end: number } | null {
@@ -239,15 +350,17 @@ function tlv(b: Buffer, off: number): { tag: number; start: number; end: number 
 }
 
 function oidToString(b: Buffer): string {
-  if (b.length === 0) return ''
-  const parts = [Math.min(2, Math.floor(b[0] / 40)), b[0] - 40 * Math.min(2, Math.floor(b[0] / 40))]
+  const arcs: number[] = []
   let v = 0
-  for (let i = 1; i < b.length; i++) {
-    v = v * 128 + (b[i] & 0x7f)
-    if ((b[i] & 0x80) === 0) {
-      parts.push(v)
+  for (const x of b) {
+    v = v * 128 + (x & 0x7f)
+    if ((x & 0x80) === 0) {
+      arcs.push(v)
       v = 0
     }
   }
-  return parts.join('.')
+  if (arcs.length === 0) return ''
+  // the first subidentifier holds two arcs: 40 * a + b, with a in 0..2
+  const first = arcs[0] < 80 ? Math.floor(arcs[0] / 40) : 2
+  return [first, arcs[0] - 40 * first, ...arcs.slice(1)].join('.')
 }

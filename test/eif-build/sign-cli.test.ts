@@ -1,11 +1,12 @@
 import { execFileSync, spawnSync } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
 import { decodeCbor } from '../../common/cbor.js'
-import { encodeSignatureSection, loadSigningMaterial } from '../../eif-build/signature.js'
+import { certificateSummary, encodeSignatureSection, loadSigningMaterial } from '../../eif-build/signature.js'
 import { main } from '../../eif-build/main.js'
 import { buildEif, trimCmdline } from '../../eif-build/build.js'
 import { readEifMeasurements, verifyEif } from '../../eif-build/reader.js'
@@ -188,7 +189,8 @@ describe('signing (nitro-cli signer format)', () => {
     expect(d.SignatureCheck).toBe(true)
     expect(d.CheckCRC).toBe(true)
     expect(d.Measurements.PCR8).toBe(built.PCR8)
-    expect(d.SigningCertificate.IssuerName).toEqual({ C: 'US', O: 'Test', CN: 'p384' })
+    // image-format's get_certificate_info: OpenSSL long names, in BTreeMap (sorted) order
+    expect(Object.entries(d.SigningCertificate.IssuerName)).toEqual([['commonName', 'p384'], ['countryName', 'US'], ['organizationName', 'Test']])
     expect(d.SigningCertificate.Algorithm).toBe('ecdsa-with-SHA256')
     const m = await readEifMeasurements(out)
     expect(m.pcr8?.toString('hex')).toBe(built.PCR8)
@@ -207,6 +209,34 @@ describe('signing (nitro-cli signer format)', () => {
     const other = keypair('other', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'])
     await expect(buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['x'], output: join(tmp.dir, 'mm.eif'), signingCertificate: p384.cert, privateKey: other.key }))
       .rejects.toMatchObject({ code: 'ERR_EIF_SIGNING_KEY' })
+  })
+
+  it("SigningCertificate as describe-eif prints it: long names or dotted OIDs, values as Rust's {:?} without quotes", () => {
+    const cnf = join(tmp.dir, 'oid.cnf')
+    writeFileSync(cnf, 'oid_section = new_oids\n[new_oids]\nmyattr = 1.2.3.4\n[req]\ndistinguished_name = dn\n[dn]\n')
+    const cert = join(tmp.dir, 'names.crt')
+    execFileSync('openssl', ['req', '-config', cnf, '-x509', '-utf8', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+      '-subj', '/C=US/ST=Wash/L=Seattle/O=Acme "Q"/OU=back\\\\slash/CN=Café/emailAddress=a@b.c/myattr=odd/serialNumber=7',
+      '-keyout', join(tmp.dir, 'names.key'), '-out', cert], { stdio: 'ignore' })
+    const x = new X509Certificate(readFileSync(cert))
+    const sum = certificateSummary(x)
+    expect(sum.IssuerName).toEqual({
+      '1.2.3.4': 'odd', // a name only this openssl.cnf knows: OBJ_obj2txt prints the OID
+      commonName: 'Café',
+      countryName: 'US',
+      emailAddress: 'a@b.c',
+      localityName: 'Seattle',
+      organizationName: 'Acme \\Q\\', // {:?} gives "Acme \"Q\"", then every " is removed
+      organizationalUnitName: 'back\\\\slash',
+      serialNumber: '7',
+      stateOrProvinceName: 'Wash',
+    })
+    expect(Object.keys(sum.IssuerName)).toEqual(Object.keys(sum.IssuerName).sort())
+    expect(sum.Algorithm).toBe('ecdsa-with-SHA256')
+    expect(sum.NotBefore).toBe(x.validFrom)
+    const sig = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-text']).toString()
+    const hex = /Signature Value:\n([\s0-9a-f:]+)/.exec(sig)?.[1].replace(/\s/g, '').toUpperCase()
+    expect(sum.Signature).toBe(hex)
   })
 
   it('certificates are PEM "CERTIFICATE" blocks only, as nitro-cli reads them (X509::from_pem)', async () => {
