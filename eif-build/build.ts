@@ -4,7 +4,7 @@
  * the EIF is written; nothing is staged in memory or on disk except inflated gzip layers.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { basename, isAbsolute, join, relative, resolve } from 'node:path'
 import { EifError, fail } from './errors.js'
 import { loadDockerArchive, loadOciLayout, type ImageInfo, type LoadedImage } from './image.js'
@@ -13,8 +13,11 @@ import { buildTime, encodeMetadata, kernelInfo, sortKeys } from './metadata.js'
 import { writeBootstrapRamdisk, writeCustomerRamdisk, type HardlinkMode } from './ramdisk.js'
 import { directoryRootfs, type RootfsEntry } from './rootfs.js'
 import { loadSigningMaterial } from './signature.js'
-import { fileSource, type DataSource } from './source.js'
+import { fileSource, readRegularFile, type DataSource } from './source.js'
 import { writeEif } from './writer.js'
+
+/** Largest certificate or key PEM file read (a signature section holds at most 32 KiB anyway). */
+const MAX_PEM = 1 << 20
 
 export type RootfsInput = { kind: 'directory'; path: string } | { kind: 'docker-archive'; path: string } | { kind: 'oci-layout'; path: string }
 
@@ -107,9 +110,7 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
     const kernel = await regularFile(kernelPath, 'kernel')
     const init = await regularFile(initPath, 'init')
     const nsmKo = await regularFile(nsmPath, 'nsm.ko')
-    const cmdlineStat = await stat(cmdlinePath).catch(() => fail('ERR_EIF_INPUT', `cmdline ${cmdlinePath}: not found`))
-    if (!cmdlineStat.isFile() || cmdlineStat.size > 64 * 1024) fail('ERR_EIF_INPUT', `cmdline ${cmdlinePath}: not a regular file under 64 KiB`)
-    const cmdline = trimCmdline(await readFile(cmdlinePath))
+    const cmdline = trimCmdline(await readRegularFile(cmdlinePath, 'cmdline', 64 * 1024))
 
     const cmd = o.cmd ?? info?.cmd ?? []
     const env = o.env ?? info?.env ?? []
@@ -118,7 +119,8 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
     let signing
     if ((o.signingCertificate === undefined) !== (o.privateKey === undefined)) fail('ERR_EIF_INPUT', 'signing needs both a certificate and a private key')
     if (o.signingCertificate !== undefined && o.privateKey !== undefined) {
-      signing = loadSigningMaterial(await readFile(o.signingCertificate), await readFile(o.privateKey))
+      const certificate = await readRegularFile(o.signingCertificate, 'signing certificate', MAX_PEM)
+      signing = loadSigningMaterial(certificate, await readRegularFile(o.privateKey, 'private key', MAX_PEM))
     }
 
     const imageName = o.name ?? (info?.repoTag ? info.repoTag.split(':')[0] : basename(o.rootfs.path.replace(/\/+$/, '')) || 'rootfs')

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { Transform } from 'node:stream'
@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { EifError, fail } from './errors.js'
 import { FsTree, normalizeMemberPath } from './rootfs.js'
-import { fileSource } from './source.js'
+import { fileSource, readRegularFile } from './source.js'
 import { indexTar, type TarEntry } from './tar.js'
 
 /** What the build needs from an image config (`docker inspect`'s Config). */
@@ -312,18 +312,14 @@ export async function loadOciLayout(dir: string, opts: ImageOptions = {}): Promi
   const readBlob = async (d: Descriptor, what: string): Promise<Buffer> => {
     const p = blob(d)
     const st = await stat(p).catch(() => fail('ERR_EIF_IMAGE', `${what}: blob ${d.digest} missing`))
+    if (!st.isFile()) fail('ERR_EIF_IMAGE', `${what}: blob ${d.digest} is not a regular file`)
     if (st.size !== d.size) fail('ERR_EIF_DIGEST_MISMATCH', `${what}: blob ${d.digest} has ${st.size} bytes, descriptor says ${d.size}`)
     const b = await readRange(p, 0, d.size, what)
     if (`sha256:${createHash('sha256').update(b).digest('hex')}` !== d.digest) fail('ERR_EIF_DIGEST_MISMATCH', `${what}: content does not match ${d.digest}`)
     return b
   }
-  let indexBytes: Buffer
-  try {
-    indexBytes = await readFile(join(dir, 'index.json'))
-  } catch {
-    fail('ERR_EIF_IMAGE', `${dir}: no index.json (not an OCI image layout)`)
-  }
-  if (indexBytes.length > MAX_JSON) fail('ERR_EIF_IMAGE', 'index.json too large')
+  // bounded, and never a FIFO or a link to /dev/zero
+  const indexBytes = await readRegularFile(join(dir, 'index.json'), 'OCI layout index', MAX_JSON, 'ERR_EIF_IMAGE')
   let index = parseJson(indexBytes, 'index.json')
   const arch = opts.architecture ?? hostArch()
   let manifestDesc: Descriptor | null = null
@@ -357,6 +353,7 @@ export async function loadOciLayout(dir: string, opts: ImageOptions = {}): Promi
     for (const [i, l] of layers.entries()) {
       const p = blob(l)
       const st = await stat(p).catch(() => fail('ERR_EIF_IMAGE', `layer blob ${l.digest} missing`))
+      if (!st.isFile()) fail('ERR_EIF_IMAGE', `layer blob ${l.digest} is not a regular file`)
       if (st.size !== l.size) fail('ERR_EIF_DIGEST_MISMATCH', `layer ${l.digest}: ${st.size} bytes, descriptor says ${l.size}`)
       if (`sha256:${await sha256Range(p, 0, l.size)}` !== l.digest) fail('ERR_EIF_DIGEST_MISMATCH', `layer content does not match ${l.digest}`)
       await flat.apply(p, 0, l.size, LAYER_TYPES[l.mediaType], ids[i], l.digest)

@@ -4,8 +4,8 @@
  * follows `SOURCE_DATE_EPOCH` when set, so two builds can be byte-identical.
  * @module
  */
-import { readFile } from 'node:fs/promises'
 import { fail } from './errors.js'
+import { openRegularFile } from './source.js'
 
 export interface BuildMetadata {
   imageName: string
@@ -70,8 +70,15 @@ export function encodeMetadata(m: BuildMetadata): Buffer {
 export async function kernelInfo(kernelPath: string): Promise<{ os: string; version: string } | null> {
   let text: string
   try {
-    const b = await readFile(`${kernelPath}.config`)
-    text = b.subarray(0, 4096).toString('utf8')
+    // line 3 is in the first few hundred bytes; a config that is not a regular file is ignored
+    const { fh } = await openRegularFile(`${kernelPath}.config`, 'kernel config')
+    try {
+      const b = Buffer.alloc(4096)
+      const { bytesRead } = await fh.read(b, 0, b.length, 0)
+      text = b.subarray(0, bytesRead).toString('utf8')
+    } finally {
+      await fh.close()
+    }
   } catch {
     return null
   }

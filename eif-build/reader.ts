@@ -7,7 +7,7 @@
  * memory, bounded.
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import { crc32, crc32Combine } from './crc32.js'
 import { EifError, fail } from './errors.js'
@@ -17,6 +17,7 @@ import {
 } from './format.js'
 import { Measurer, PCR_OF_EMPTY, extendDigest, type Measurements } from './measure.js'
 import { checkSignatureSection, certificateSummary } from './signature.js'
+import { openRegularFile } from './source.js'
 
 /** Caps on the sections read into memory. */
 export const MAX_CMDLINE = 64 * 1024
@@ -167,17 +168,9 @@ const SHA_OVER_CRC = 7
  * `signature.valid`), as describe-eif does. Use {@link verifyEif} to have those throw too.
  */
 export async function describeEif(path: string, opts: ReadOptions = {}): Promise<EifDescription> {
-  let fh: FileHandle
-  try {
-    fh = await open(path, 'r')
-  } catch (e) {
-    throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
+  const { fh, size: fileSize } = await openRegularFile(path, 'EIF')
   let worker: ReturnType<typeof hashRangesOnWorker> | null = null
   try {
-    const st = await fh.stat()
-    if (!st.isFile()) fail('ERR_EIF_INPUT', `${path}: not a regular file`)
-    const fileSize = st.size
     const { header, sections } = await readLayout(fh, fileSize)
     const later = sections.filter((s) => s.type === SectionType.Ramdisk).slice(1)
     const laterBytes = later.reduce((a, s) => a + s.size, 0)

@@ -5,8 +5,9 @@
  * size, name length); header checksums verified; every defect is `ERR_EIF_TAR`.
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises'
-import { EifError, fail } from './errors.js'
+import type { FileHandle } from 'node:fs/promises'
+import { fail } from './errors.js'
+import { openRegularFile } from './source.js'
 
 export type TarType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo'
 
@@ -143,14 +144,9 @@ function paxNumber(v: string, what: string): number {
 export async function indexTar(path: string, start = 0, length?: number, limits: TarLimits = {}): Promise<TarEntry[]> {
   const maxEntries = limits.maxEntries ?? 2_000_000
   const maxExt = limits.maxExtendedHeader ?? 1 << 20
-  let fh: FileHandle
+  const { fh, size: fileSize } = await openRegularFile(path, 'archive')
   try {
-    fh = await open(path, 'r')
-  } catch (e) {
-    throw new EifError('ERR_EIF_INPUT', `${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
-  try {
-    const size = length ?? (await fh.stat()).size - start
+    const size = length ?? fileSize - start
     const end = start + size
     const win = new Window(fh, end)
     const entries: TarEntry[] = []

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -120,6 +121,15 @@ describe('writer -> reader round trip', () => {
     expect(readFileSync(target, 'utf8')).toBe('keep')
     expect(lstatSync(link).isSymbolicLink()).toBe(true)
   })
+
+  it('the reader opens regular files only: a FIFO is refused at once (opening it used to block forever)', async () => {
+    const fifo = join(tmp.dir, 'pipe.eif')
+    execFileSync('mkfifo', [fifo])
+    await expect(describeEif(fifo)).rejects.toMatchObject({ code: 'ERR_EIF_INPUT', message: `EIF ${fifo}: not a regular file` })
+    mkdirSync(join(tmp.dir, 'dir.eif'))
+    await expect(describeEif(join(tmp.dir, 'dir.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_INPUT' })
+    await expect(describeEif('/dev/zero')).rejects.toMatchObject({ code: 'ERR_EIF_INPUT' })
+  }, 5000)
 
   it('truncates an existing, longer output file', async () => {
     const path = join(tmp.dir, 'long.eif')

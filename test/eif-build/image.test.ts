@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { symlinkSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, existsSync, rmSync, utimesSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -271,6 +272,28 @@ describe('bad images: typed errors', () => {
     const evil = makeTar([{ name: 'etc/c', data: Buffer.from('not c') }])
     expect(await code({ kind: 'oci-layout', path: ociLayout('oci-diffid', undefined, undefined, evil) }, 'oci-diffid')).toBe('ERR_EIF_DIGEST_MISMATCH')
   })
+  it('archives, index.json and blobs must be regular files: no FIFO hang, no endless /dev/zero, no EISDIR crash', async () => {
+    const fifo = join(tmp.dir, 'image.fifo')
+    execFileSync('mkfifo', [fifo])
+    expect(await code({ kind: 'docker-archive', path: fifo }, 'fifo')).toBe('ERR_EIF_INPUT')
+    expect(await code({ kind: 'docker-archive', path: tmp.dir }, 'dir-archive')).toBe('ERR_EIF_INPUT')
+    const zero = ociLayout('oci-zero')
+    rmSync(join(zero, 'index.json'))
+    symlinkSync('/dev/zero', join(zero, 'index.json'))
+    expect(await code({ kind: 'oci-layout', path: zero }, 'oci-zero')).toBe('ERR_EIF_IMAGE')
+    const big = ociLayout('oci-big')
+    writeFileSync(join(big, 'index.json'), Buffer.alloc((4 << 20) + 1, 0x20))
+    expect(await code({ kind: 'oci-layout', path: big }, 'oci-big')).toBe('ERR_EIF_IMAGE')
+    // a blob that is a directory whose size the descriptor claims
+    const dirBlob = ociLayout('oci-dirblob')
+    const index = JSON.parse(readFileSync(join(dirBlob, 'index.json'), 'utf8'))
+    const fake = `${'a'.repeat(64)}`
+    mkdirSync(join(dirBlob, 'blobs/sha256', fake))
+    index.manifests[0] = { ...index.manifests[0], digest: `sha256:${fake}`, size: lstatSync(join(dirBlob, 'blobs/sha256', fake)).size }
+    writeFileSync(join(dirBlob, 'index.json'), JSON.stringify(index))
+    expect(await code({ kind: 'oci-layout', path: dirBlob }, 'oci-dirblob')).toBe('ERR_EIF_IMAGE')
+  }, 10_000)
+
   it('temporary inflated layers are removed by close()', async () => {
     const mine = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('nitro-recipient-eif-'))
     const before = new Set(mine())

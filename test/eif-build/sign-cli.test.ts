@@ -141,6 +141,22 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     expect(r.stderr).toContain('ERR_EIF_ROOTFS_SYMLINK')
   })
 
+  it('unreadable inputs are typed errors (exit 1), not internal errors; a FIFO kernel config is skipped, not read', async () => {
+    const sign = (cert: string, key: string) => run([...buildArgs(join(tmp.dir, 'nokey.eif')), '--signing-certificate', cert, '--private-key', key])
+    for (const r of [await sign(p384.cert, join(tmp.dir, 'missing.key')), await sign(tmp.dir, p384.key)]) {
+      expect(r.code).toBe(1)
+      expect(r.err).toContain('ERR_EIF_INPUT')
+    }
+    const b = join(tmp.dir, 'fifoblobs')
+    mkdirSync(b)
+    for (const f of ['bzImage', 'cmdline', 'init', 'nsm.ko']) writeFileSync(join(b, f), readFileSync(join(blobs, f)))
+    execFileSync('mkfifo', [join(b, 'bzImage.config')])
+    const r = await run(['build', '--blobs', b, '--rootfs', rootfs, '--cmd', '/x', '--output', join(tmp.dir, 'fifocfg.eif')])
+    expect(r.code).toBe(0)
+    execFileSync('mkfifo', [join(b, 'fifo-cmdline')])
+    expect((await run(['build', '--blobs', b, '--cmdline', join(b, 'fifo-cmdline'), '--rootfs', rootfs, '--cmd', '/x', '--output', join(tmp.dir, 'fifocl.eif')])).err).toContain('ERR_EIF_INPUT')
+  }, 10_000)
+
   it('usage errors exit 2; failures exit 1 with a code', async () => {
     expect((await run(['build', '--rootfs', rootfs])).code).toBe(2)
     expect((await run(['build', '--rootfs', rootfs, '--oci-layout', rootfs, '--output', 'x'])).code).toBe(2)
