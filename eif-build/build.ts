@@ -78,6 +78,20 @@ export function trimCmdline(raw: Buffer): string {
   return s
 }
 
+/**
+ * writeEif truncates its output, and removes it on failure: the output must not be one of the
+ * inputs (same file, through any path, symlink or hard link).
+ */
+async function outputIsNotAnInput(output: string, inputs: Array<[string, string | undefined]>): Promise<void> {
+  const out = await stat(output, { bigint: true }).catch(() => null)
+  if (out === null) return
+  for (const [what, path] of inputs) {
+    if (path === undefined) continue
+    const st = await stat(path, { bigint: true }).catch(() => null)
+    if (st !== null && st.dev === out.dev && st.ino === out.ino) fail('ERR_EIF_INPUT', `--output ${output} is the ${what} ${path}: the build would destroy it`)
+  }
+}
+
 function archFlag(arch: string): 'x86_64' | 'aarch64' {
   if (arch === 'amd64') return 'x86_64'
   if (arch === 'arm64') return 'aarch64'
@@ -102,11 +116,17 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
     const initPath = o.init ?? blob('init')
     const nsmPath = o.nsmKo ?? blob('nsm.ko')
     if (!kernelPath || !cmdlinePath || !initPath || !nsmPath) fail('ERR_EIF_INPUT', 'kernel, cmdline, init and nsm.ko are needed: give --blobs or each file')
-    if (o.rootfs.kind === 'directory') {
-      // The walk would otherwise meet the half-written EIF (or its own output directory).
+    if (o.rootfs.kind === 'directory' || o.rootfs.kind === 'oci-layout') {
+      // The walk would otherwise meet the half-written EIF (or its own output directory); in an
+      // OCI layout the output could be a blob the build reads.
       const rel = relative(resolve(o.rootfs.path), resolve(o.output))
-      if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) fail('ERR_EIF_INPUT', '--output must not be inside the rootfs directory')
+      if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) fail('ERR_EIF_INPUT', `--output must not be inside the ${o.rootfs.kind === 'directory' ? 'rootfs directory' : 'OCI layout'}`)
     }
+    await outputIsNotAnInput(o.output, [
+      ['kernel', kernelPath], ['cmdline', cmdlinePath], ['init', initPath], ['nsm.ko', nsmPath],
+      ['signing certificate', o.signingCertificate], ['private key', o.privateKey],
+      ['docker archive', o.rootfs.kind === 'docker-archive' ? o.rootfs.path : undefined],
+    ])
     const kernel = await regularFile(kernelPath, 'kernel')
     const init = await regularFile(initPath, 'init')
     const nsmKo = await regularFile(nsmPath, 'nsm.ko')

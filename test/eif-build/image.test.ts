@@ -294,6 +294,17 @@ describe('bad images: typed errors', () => {
     expect(await code({ kind: 'oci-layout', path: dirBlob }, 'oci-dirblob')).toBe('ERR_EIF_IMAGE')
   }, 10_000)
 
+  it('the output may not be the docker archive, nor inside the OCI layout', async () => {
+    const archive = dockerArchive('self', l2)
+    const before = readFileSync(archive)
+    await expect(buildEif({ blobs, rootfs: { kind: 'docker-archive', path: archive }, output: archive })).rejects.toMatchObject({ code: 'ERR_EIF_INPUT' })
+    expect(readFileSync(archive).equals(before)).toBe(true)
+    const oci = ociLayout('self-oci')
+    const blob = join(oci, 'blobs/sha256', sha(l1))
+    await expect(buildEif({ blobs, rootfs: { kind: 'oci-layout', path: oci }, output: blob })).rejects.toMatchObject({ code: 'ERR_EIF_INPUT', message: '--output must not be inside the OCI layout' })
+    expect(sha(readFileSync(blob))).toBe(sha(l1))
+  })
+
   it('temporary inflated layers are removed by close()', async () => {
     const mine = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('nitro-recipient-eif-'))
     const before = new Set(mine())

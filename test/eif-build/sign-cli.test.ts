@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -81,6 +81,26 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     const r = await run(['build', '--blobs', blobs, '--rootfs', rootfs, '--cmd', '/app/server', '--output', join(rootfs, 'app', 'x.eif')])
     expect(r.code).toBe(1)
     expect(r.err).toContain('ERR_EIF_INPUT')
+  })
+
+  it('refuses an output that is one of its inputs (it used to truncate, then delete, the kernel)', async () => {
+    const b = join(tmp.dir, 'ownblobs')
+    mkdirSync(b)
+    for (const f of ['bzImage', 'cmdline', 'init', 'nsm.ko']) writeFileSync(join(b, f), readFileSync(join(blobs, f)))
+    const kernel = readFileSync(join(b, 'bzImage'))
+    linkSync(join(b, 'init'), join(tmp.dir, 'init-hardlink.eif'))
+    for (const [output, what] of [
+      [join(b, 'bzImage'), 'kernel'],
+      [join(b, '..', 'ownblobs', 'cmdline'), 'cmdline'],
+      [join(tmp.dir, 'init-hardlink.eif'), 'init'],
+      [p384.key, 'private key'],
+    ]) {
+      const r = await run(['build', '--blobs', b, '--rootfs', rootfs, '--cmd', '/x', '--signing-certificate', p384.cert, '--private-key', p384.key, '--output', output])
+      expect(r.code, output).toBe(1)
+      expect(r.err).toContain(`ERR_EIF_INPUT: --output ${output} is the ${what}`)
+    }
+    expect(readFileSync(join(b, 'bzImage')).equals(kernel)).toBe(true)
+    expect(readFileSync(p384.key, 'utf8')).toContain('PRIVATE KEY')
   })
 
   it('a failed build leaves no file behind', async () => {
