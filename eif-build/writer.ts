@@ -16,6 +16,7 @@ import {
 } from './format.js'
 import { OffThreadSha384 } from './hash-worker.js'
 import { extendDigest, type Measurements } from './measure.js'
+import { MAX_CMDLINE, MAX_METADATA, MAX_SIGNATURE } from './reader.js'
 import { signPcr0, pcr8Of, type SigningMaterial } from './signature.js'
 import { pumpSource, type DataSource } from './source.js'
 
@@ -54,6 +55,9 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
   if (s.cmdline.includes('\0')) throw new EifError('ERR_EIF_INPUT', 'cmdline contains a NUL byte')
   if (s.ramdisks.length === 0) throw new EifError('ERR_EIF_INPUT', 'an EIF needs at least one ramdisk')
   if (3 + s.ramdisks.length + (s.signing ? 1 : 0) > MAX_SECTIONS) throw new EifError('ERR_EIF_INPUT', 'too many ramdisks')
+  // never write what the reader refuses
+  if (Buffer.byteLength(s.cmdline) > MAX_CMDLINE) throw new EifError('ERR_EIF_TOO_LARGE', `cmdline of ${Buffer.byteLength(s.cmdline)} bytes exceeds ${MAX_CMDLINE}`)
+  if (s.metadata.length > MAX_METADATA) throw new EifError('ERR_EIF_TOO_LARGE', `metadata of ${s.metadata.length} bytes exceeds ${MAX_METADATA}`)
   let fd: number
   try {
     // Not a symlink, and (checked below) a regular file: a failed build unlinks what it wrote,
@@ -130,6 +134,8 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     }
     if (s.signing) {
       const sig = signPcr0(s.signing, Buffer.from(measurements.pcr0, 'hex'))
+      // each certificate byte takes 1 or 2 CBOR bytes: a PEM over ~16 KiB does not fit
+      if (sig.length > MAX_SIGNATURE) throw new EifError('ERR_EIF_TOO_LARGE', `signature section of ${sig.length} bytes exceeds ${MAX_SIGNATURE} (is the certificate file a long chain?)`)
       await section(SectionType.Signature, fromBytes(sig), false)
       measurements.pcr8 = pcr8Of(s.signing.certificate)
     }

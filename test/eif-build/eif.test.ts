@@ -131,6 +131,16 @@ describe('writer -> reader round trip', () => {
     await expect(describeEif('/dev/zero')).rejects.toMatchObject({ code: 'ERR_EIF_INPUT' })
   }, 5000)
 
+  it('never writes a section the reader would refuse as too large', async () => {
+    const base = { kernel: bufferSource(kernel), cmdline, metadata, arch: 'x86_64' as const, ramdisks: [bufferSource(Buffer.from('x'))] }
+    const out = join(tmp.dir, 'too-large.eif')
+    await expect(writeEif(out, { ...base, metadata: Buffer.alloc((4 << 20) + 1, 0x20) })).rejects.toMatchObject({ code: 'ERR_EIF_TOO_LARGE' })
+    await expect(writeEif(out, { ...base, cmdline: 'x'.repeat((64 << 10) + 1) })).rejects.toMatchObject({ code: 'ERR_EIF_TOO_LARGE' })
+    // at the caps exactly, the reader takes the file
+    await writeEif(out, { ...base, metadata: Buffer.from(`{"a":"${'x'.repeat((4 << 20) - 8)}"}`), cmdline: 'x'.repeat(64 << 10) })
+    expect((await verifyEif(out)).cmdline.length).toBe(64 << 10)
+  })
+
   it('truncates an existing, longer output file', async () => {
     const path = join(tmp.dir, 'long.eif')
     writeFileSync(path, randomBytes(1 << 20))

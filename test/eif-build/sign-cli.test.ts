@@ -305,6 +305,18 @@ describe('signing (nitro-cli signer format)', () => {
     await expect(verifyEif(join(tmp.dir, 'der-section.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_MALFORMED' })
   })
 
+  it('a certificate file too long for the 32 KiB signature section fails the build, not the reader', async () => {
+    const chain = join(tmp.dir, 'long-chain.pem')
+    writeFileSync(chain, readFileSync(p384.cert, 'utf8').repeat(30)) // the first block is the signing certificate
+    const out = join(tmp.dir, 'long-chain.eif')
+    await expect(buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/x'], output: out, signingCertificate: chain, privateKey: p384.key }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_TOO_LARGE' })
+    expect(existsSync(out)).toBe(false)
+    writeFileSync(chain, readFileSync(p384.cert, 'utf8').repeat(3)) // a short chain is fine
+    await buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/x'], output: out, signingCertificate: chain, privateKey: p384.key })
+    expect((await verifyEif(out)).signature?.valid).toBe(true)
+  })
+
   it('a bad signature is ERR_EIF_SIGNATURE_INVALID: tampered signature bytes, or a changed ramdisk', async () => {
     const out = join(tmp.dir, 'signed2.eif')
     await buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/app/server'], output: out, signingCertificate: p384.cert, privateKey: p384.key })
