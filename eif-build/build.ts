@@ -36,7 +36,7 @@ export interface BuildOptions {
   env?: string[]
   name?: string
   version?: string
-  /** Target architecture for a directory rootfs (images say their own). Default: the host's. */
+  /** Target architecture: for a directory rootfs, and the platform an image index is read for (the image must be of it). Default: the host's. */
   arch?: 'x86_64' | 'aarch64'
   signingCertificate?: string
   privateKey?: string
@@ -109,6 +109,8 @@ export async function buildEif(o: BuildOptions): Promise<BuildResult> {
     if (image) {
       info = image.info
       arch = archFlag(info.architecture)
+      // --arch picks a platform from an index; an image of another one is not silently built
+      if (o.arch !== undefined && o.arch !== arch) fail('ERR_EIF_IMAGE', `the image is ${info.architecture} (${arch}), not the ${o.arch} that --arch asks for`)
     }
     const blob = (name: string): string | undefined => (o.blobs === undefined ? undefined : join(o.blobs, name))
     const kernelPath = o.kernel ?? blob(arch === 'aarch64' ? 'Image' : 'bzImage')

@@ -25,7 +25,7 @@ build options:
   --cmd ARG (repeatable)      command (default: the image's Cmd, else Entrypoint)
   --env K=V (repeatable)      environment (default: the image's Env)
   --name N --version V        metadata ImageName / ImageVersion
-  --arch x86_64|aarch64       target for --rootfs (images carry their own; default: host)
+  --arch x86_64|aarch64       target (default: host's); for an image, the platform to pick, which it must be
   --hardlinks symlink|preserve  hard links as linuxkit does (relative symlinks, default) or real links
   --signing-certificate PEM --private-key PEM   sign (EC P-256/384/521): adds PCR8
   --output FILE               where to write the EIF (required)

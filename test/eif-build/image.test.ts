@@ -149,6 +149,15 @@ describe('docker save archive', () => {
     expect(oci.pcrs).toEqual(plain.pcrs)
   })
 
+  it('an explicit --arch that the image is not is an error, not a silent x86_64 build', async () => {
+    const path = dockerArchive('arch', l2)
+    await expect(buildEif({ blobs, rootfs: { kind: 'docker-archive', path }, arch: 'aarch64', output: join(tmp.dir, 'arch.eif') }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_IMAGE', message: 'the image is amd64 (x86_64), not the aarch64 that --arch asks for' })
+    await expect(buildEif({ blobs, rootfs: { kind: 'oci-layout', path: ociLayout('arch-oci') }, arch: 'aarch64', output: join(tmp.dir, 'arch.eif') }))
+      .rejects.toMatchObject({ code: 'ERR_EIF_IMAGE' })
+    await buildEif({ blobs, rootfs: { kind: 'docker-archive', path }, arch: 'x86_64', output: join(tmp.dir, 'arch.eif') })
+  })
+
   it('two builds are byte-identical', async () => {
     const path = dockerArchive('det', l2)
     const a = await build({ kind: 'docker-archive', path }, 'det-a')
