@@ -20,6 +20,8 @@ const FORMAT_MASK = 0o170000
 export const LINUXKIT_FIRST_INO = 721
 /** Longest name the kernel's initramfs unpacker takes (PATH_MAX including the NUL). */
 export const MAX_NAME_BYTES = 4095
+/** Longest symlink target the kernel's unpacker takes (`body_len > PATH_MAX`: the entry is skipped). */
+export const MAX_LINK_BYTES = 4096
 const U32 = 0xffffffff
 
 export interface CpioEntry {
@@ -178,6 +180,9 @@ export class CpioWriter {
         throw new EifError('ERR_EIF_ROOTFS_SYMLINK', `${name}: empty or NUL-containing symlink target`)
       }
       link = Buffer.from(e.linkTarget, 'utf8')
+      if (link.length > MAX_LINK_BYTES) {
+        throw new EifError('ERR_EIF_ROOTFS_SYMLINK', `${name}: symlink target of ${link.length} bytes is longer than ${MAX_LINK_BYTES}; the kernel would silently leave the link out`)
+      }
       size = link.length
     } else if (e.type === 'file' && e.data !== undefined) {
       size = e.data.size

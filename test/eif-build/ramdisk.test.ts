@@ -245,6 +245,15 @@ describe('rootfs rejections', () => {
     await expect(customer(r, 'symlink')).rejects.toMatchObject({ code: 'ERR_EIF_ROOTFS_PATH' })
   })
 
+  it('a symlink target longer than PATH_MAX (the kernel would skip the entry without a word)', async () => {
+    const link = (target: string): RootfsEntry[] => [{ path: 'l', type: 'symlink', perm: 0o777, uid: 0, gid: 0, mtime: 0, linkTarget: target }]
+    const run = (target: string) => collect((out) => writeCustomerRamdisk(out, link(target), { cmd: ['/x'], env: [], dockerInitLayer: false }))
+    await expect(run(`/${'a'.repeat(4096)}`)).rejects.toMatchObject({ code: 'ERR_EIF_ROOTFS_SYMLINK' })
+    await expect(run(`/${'é'.repeat(2048)}`)).rejects.toMatchObject({ code: 'ERR_EIF_ROOTFS_SYMLINK' }) // bytes, not characters
+    const ok = parseCpio(await run(`/${'a'.repeat(4095)}`))
+    expect(ok.find((e) => e.name === 'rootfs/l')?.data.length).toBe(4096)
+  })
+
   it('cmd/env elements with newlines, env without =', async () => {
     const r = join(tmp.dir, 'cmdenv')
     mkdirSync(r)
