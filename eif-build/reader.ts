@@ -113,11 +113,9 @@ const fs = require('node:fs')
 const crypto = require('node:crypto')
 const { crc32 } = require('node:zlib')
 const h = crypto.createHash('sha384')
-const { crcFrom, crcEnd } = workerData
+const { crcFrom, crcEnd, fd } = workerData
 let crc = 0
-let fd = -1
 try {
-  fd = fs.openSync(workerData.path, 'r')
   const buf = Buffer.allocUnsafe(4 << 20)
   for (const [start, len] of workerData.ranges) {
     let done = 0
@@ -135,18 +133,18 @@ try {
   parentPort.postMessage({ digest: h.digest('hex'), crc: crc >>> 0 })
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.message) })
-} finally {
-  if (fd >= 0) fs.closeSync(fd)
 }
 `
 
 /**
  * SHA-384 of byte ranges of a file on a worker thread, plus the CRC-32 of the file region
  * [crcFrom, crcEnd) (which must lie inside the ranges): the worker takes part of the CRC work so
- * both threads finish together.
+ * both threads finish together. It reads through the caller's descriptor (descriptors are
+ * process-wide), so both threads read the one file that was opened and checked, whatever happens
+ * to its path; the caller closes it only after `stop()`.
  */
-function hashRangesOnWorker(path: string, ranges: Array<[number, number]>, crcFrom: number, crcEnd: number): { result: Promise<{ digest: Buffer; crc: number }>; stop: () => Promise<number> } {
-  const w = new Worker(WORKER_SRC, { eval: true, workerData: { path, ranges, crcFrom, crcEnd } })
+function hashRangesOnWorker(fd: number, ranges: Array<[number, number]>, crcFrom: number, crcEnd: number): { result: Promise<{ digest: Buffer; crc: number }>; stop: () => Promise<number> } {
+  const w = new Worker(WORKER_SRC, { eval: true, workerData: { fd, ranges, crcFrom, crcEnd } })
   const result = new Promise<{ digest: Buffer; crc: number }>((resolve, reject) => {
     w.once('message', (m: { digest?: string; crc?: number; error?: string }) => {
       if (m.digest !== undefined && m.crc !== undefined) resolve({ digest: Buffer.from(m.digest, 'hex'), crc: m.crc })
@@ -186,7 +184,7 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
       crcEnd = lastStart + last.size
       crcFrom = Math.max(lastStart, crcEnd - Math.min(last.size, share))
     }
-    worker = parallel ? hashRangesOnWorker(path, later.map((s) => [s.offset + SECTION_HEADER_SIZE, s.size]), crcFrom, crcEnd) : null
+    worker = parallel ? hashRangesOnWorker(fh.fd, later.map((s) => [s.offset + SECTION_HEADER_SIZE, s.size]), crcFrom, crcEnd) : null
 
     const measurer = new Measurer({ pcr2: !parallel })
     const hb = Buffer.alloc(EIF_HEADER_SIZE)
@@ -273,9 +271,10 @@ export async function describeEif(path: string, opts: ReadOptions = {}): Promise
       signature,
     }
   } finally {
-    await fh.close()
-    // after success the worker has already ended; after a failure it must not read on
+    // after success the worker has already ended; after a failure it must not read on. Stopped
+    // before the close: it reads through this descriptor, whose number could be reused.
     await worker?.stop()
+    await fh.close()
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -79,6 +79,23 @@ describe('writer -> reader round trip', () => {
       expect(d.crcOk, `flip at ${at}`).toBe(false)
       expect(d.computedCrc).toBe(fileCrc(bad))
     }
+  })
+
+  it('the PCR2 worker reads the file that was opened, even when its path is replaced meanwhile', async () => {
+    const rd = [randomBytes(3000), randomBytes(200_000)]
+    const a = await build('swap-a.eif', rd)
+    const b = await build('swap-b.eif', [rd[0], randomBytes(200_000)]) // same layout, other PCR2
+    let swapped = false
+    const d = await describeEif(a.path, {
+      parallelThreshold: 0,
+      onProgress: () => {
+        if (!swapped) renameSync(b.path, a.path) // before the worker thread is up
+        swapped = true
+      },
+    })
+    expect(swapped).toBe(true)
+    expect(d.crcOk).toBe(true)
+    expect(d.measurements).toEqual(a.res.measurements)
   })
 
   it('the writer hashes large application ramdisks on a worker thread with the same result', async () => {
