@@ -190,7 +190,7 @@ export async function indexTar(path: string, start = 0, length?: number, limits:
         pos = next
         continue
       }
-      const type = TYPES[flag]
+      let type = TYPES[flag]
       if (type === undefined) fail('ERR_EIF_TAR', `unsupported tar entry type ${JSON.stringify(flag)} at offset ${pos - start}`)
       const magic = h.toString('latin1', 257, 263)
       let name = cstr(h, 0, 100)
@@ -216,6 +216,8 @@ export async function indexTar(path: string, start = 0, length?: number, limits:
           else if (k === 'mode') mode = paxNumber(v, k) & 0o7777
         }
       }
+      // Go's archive/tar (docker): an old-style '\0' entry whose name ends in '/' is a directory
+      if (flag === '\0' && name.endsWith('/')) type = 'dir'
       const realNext = dataOffset + Math.ceil(size / BLOCK) * BLOCK
       if (realNext > end) fail('ERR_EIF_TAR', `entry ${JSON.stringify(name)} overruns the archive`)
       if (type !== 'file' && size !== 0 && type !== 'hardlink') fail('ERR_EIF_TAR', `${type} entry ${JSON.stringify(name)} has data`)

@@ -341,6 +341,10 @@ describe('tar reader', () => {
     const e = await index('bom.tar', makeTar([{ name: '\ufeffetc/passwd', data: Buffer.from('x') }, { name: 'x', type: 'x', data: Buffer.from(pax('path', '\ufeffetc/shadow')) }, { name: 'x', data: Buffer.from('y') }]))
     expect(e.map((x) => x.name)).toEqual(['\ufeffetc/passwd', '\ufeffetc/shadow'])
   })
+  it("an old-style entry (type '\\0') named with a trailing / is a directory, as Go's archive/tar reads it", async () => {
+    const e = await index('v7dir.tar', makeTar([{ name: 'etc/', type: '\0' }, { name: 'etc/passwd', type: '\0', data: Buffer.from('root') }]))
+    expect(e.map((x) => [x.name, x.type])).toEqual([['etc/', 'dir'], ['etc/passwd', 'file']])
+  })
   it('PAX GNU sparse files are refused (their data is a sparse map docker would expand)', async () => {
     const b = makeTar([{ name: 'x', type: 'x', data: Buffer.from(pax('GNU.sparse.major', '1') + pax('GNU.sparse.minor', '0') + pax('GNU.sparse.name', 'big') + pax('GNU.sparse.realsize', '1048576')) }, { name: 'GNUSparseFile.0/big', data: Buffer.from('1\n0\n3\nabc') }])
     await expect(index('sparse-pax.tar', b)).rejects.toMatchObject({ code: 'ERR_EIF_TAR', message: 'GNU sparse file (PAX GNU.sparse.major) is not supported' })
