@@ -1,8 +1,10 @@
 /**
  * KMS key-policy statements that pin an enclave image: an Allow conditioned on
- * `kms:RecipientAttestation:ImageSha384` (PCR0) and `PCR<n>`, plus a Deny with a `Null` condition so
- * that a call *without* a Recipient (where those keys are absent and an Allow elsewhere in the
- * policy, such as the default root `kms:*`, would match) cannot bypass the pin.
+ * `kms:RecipientAttestation:ImageSha384` (PCR0) and `PCR<n>`, plus Denies so that an Allow elsewhere
+ * (such as the default root `kms:*` with an IAM policy for the role) cannot bypass the pin: one with
+ * a `Null` condition for calls *without* a Recipient, and one per pinned value with
+ * `StringNotEqualsIgnoreCase` for calls with *another* image's attestation document. (Conditions in
+ * one block are ANDed, so each value needs a Deny of its own to deny when any one differs.)
  * @module
  */
 import { fail } from './errors.js'
@@ -25,7 +27,7 @@ function conditionKey(pcr: number): string {
   return pcr === 0 ? 'kms:RecipientAttestation:ImageSha384' : `kms:RecipientAttestation:PCR${pcr}`
 }
 
-/** Builds `{ Statement: [allow, deny] }` for the image's measurements. */
+/** Builds `{ Statement: [allow, deny-without-attestation, deny-other-image per pinned value...] }`. */
 export function keyPolicyStatements(m: Measurements, opts: PolicyOptions = {}): { Statement: object[] } {
   const pcrs = [...new Set(opts.pcrs ?? [0])].sort((a, b) => a - b)
   if (pcrs.length === 0) fail('ERR_EIF_INPUT', 'no PCR selected')
@@ -55,6 +57,14 @@ export function keyPolicyStatements(m: Measurements, opts: PolicyOptions = {}): 
         Resource: '*',
         Condition: { Null: { [conditionKey(pcrs[0])]: 'true' } },
       },
+      ...Object.entries(values).map(([key, value]) => ({
+        Sid: `DenyOtherImages${key.slice('kms:RecipientAttestation:'.length)}`,
+        Effect: 'Deny',
+        Principal: principal,
+        Action: RECIPIENT_ACTIONS,
+        Resource: '*',
+        Condition: { StringNotEqualsIgnoreCase: { [key]: value } },
+      })),
     ],
   }
 }

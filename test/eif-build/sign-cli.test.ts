@@ -6,6 +6,8 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
 import { decodeCbor } from '../../common/cbor.js'
+import { attestationContext, evaluatePolicy, parsePolicy } from '../../kms-local/policy.js'
+import { keyPolicyStatements } from '../../eif-build/policy.js'
 import { certificateSummary, encodeSignatureSection, loadSigningMaterial } from '../../eif-build/signature.js'
 import { main } from '../../eif-build/main.js'
 import { buildEif, trimCmdline } from '../../eif-build/build.js'
@@ -366,6 +368,26 @@ describe('signature section fuzzing', () => {
 })
 
 describe('eif policy', () => {
+  it('holds under an IAM-delegated Allow: only this image decrypts, with or without PCR8 pinned (kms-local evaluator)', () => {
+    const role = 'arn:aws:iam::123456789012:role/enclave-parent'
+    const m = { pcr0: 'a0'.repeat(48), pcr1: 'a1'.repeat(48), pcr2: 'a2'.repeat(48), pcr8: 'a8'.repeat(48) }
+    const pcrMap = (v: Record<number, string>) => new Map(Object.entries(v).map(([k, x]) => [Number(k), Buffer.from(x, 'hex')]))
+    for (const pcrs of [[0], [0, 1, 2], [2, 8]]) {
+      // the default key policy's root statement plus an IAM policy giving the role kms:Decrypt
+      const policy = parsePolicy(JSON.stringify({ Version: '2012-10-17', Statement: [
+        { Sid: 'EnableIAM', Effect: 'Allow', Principal: { AWS: role }, Action: 'kms:*', Resource: '*' },
+        ...keyPolicyStatements(m, { pcrs, role }).Statement,
+      ] }))
+      const decide = (context: Map<string, string>) => evaluatePolicy(policy, { principalArn: role, account: '123456789012', action: 'kms:Decrypt', resource: '*', context })
+      expect(decide(attestationContext('enclave', pcrMap({ 0: m.pcr0, 1: m.pcr1, 2: m.pcr2, 8: m.pcr8 }))), `${pcrs}`).toBe('Allow')
+      expect(decide(new Map()), `${pcrs} without a Recipient`).toBe('ExplicitDeny')
+      for (const i of pcrs) {
+        const other = { 0: m.pcr0, 1: m.pcr1, 2: m.pcr2, 8: m.pcr8, [i]: 'ff'.repeat(48) }
+        expect(decide(attestationContext('enclave', pcrMap(other))), `${pcrs}: another PCR${i}`).toBe('ExplicitDeny')
+      }
+    }
+  })
+
   it('pins ImageSha384 and PCRn, with a Deny on Null', async () => {
     const role = 'arn:aws:iam::123456789012:role/enclave-parent'
     const r = await run(['policy', join(tmp.dir, 'signed.eif'), '--pcr', '0,1,2,8', '--role', role])
@@ -385,6 +407,15 @@ describe('eif policy', () => {
     expect(deny.Effect).toBe('Deny')
     expect(deny.Action).toEqual(allow.Action)
     expect(deny.Condition).toEqual({ Null: { 'kms:RecipientAttestation:ImageSha384': 'true' } })
+    // with another image's document the keys are present, so Null does not deny: one Deny per
+    // pinned value does (an IAM-delegated Allow would otherwise let a different enclave decrypt)
+    const others = p.Statement.slice(2)
+    expect(others.map((s: { Sid: string }) => s.Sid)).toEqual(['DenyOtherImagesImageSha384', 'DenyOtherImagesPCR1', 'DenyOtherImagesPCR2', 'DenyOtherImagesPCR8'])
+    for (const s of others) {
+      expect(s).toMatchObject({ Effect: 'Deny', Principal: { AWS: role }, Action: allow.Action, Resource: '*' })
+      const [[key, value]] = Object.entries(s.Condition.StringNotEqualsIgnoreCase as Record<string, string>)
+      expect(allow.Condition.StringEqualsIgnoreCase[key]).toBe(value)
+    }
     expect((await run(['policy', join(tmp.dir, 'one.eif'), '--pcr', '8'])).code).toBe(1) // unsigned
     expect((await run(['policy', join(tmp.dir, 'one.eif'), '--pcr', '3'])).code).toBe(2)
     expect((await run(['policy', join(tmp.dir, 'one.eif'), '--role', 'not-an-arn'])).code).toBe(1)
