@@ -26,10 +26,13 @@ export function rfc3339(d: Date): string {
   return `${iso.slice(0, 19)}${ms === 0 ? '' : iso.slice(19, 23)}+00:00`
 }
 
+const MAX_EPOCH = 253402300799
+
 /** Build time: `SOURCE_DATE_EPOCH` (whole seconds) when given, else now. */
 export function buildTime(sourceDateEpoch: string | undefined, now = new Date()): string {
   if (sourceDateEpoch === undefined || sourceDateEpoch === '') return rfc3339(now)
-  if (!/^[0-9]{1,12}$/.test(sourceDateEpoch)) fail('ERR_EIF_INPUT', 'SOURCE_DATE_EPOCH must be a non-negative integer of seconds')
+  // up to 9999-12-31T23:59:59Z: a five-digit year is no RFC 3339 date (toISOString gives "+033658-...")
+  if (!/^[0-9]{1,12}$/.test(sourceDateEpoch) || Number(sourceDateEpoch) > MAX_EPOCH) fail('ERR_EIF_INPUT', `SOURCE_DATE_EPOCH must be an integer of seconds in 0..${MAX_EPOCH}`)
   return rfc3339(new Date(Number(sourceDateEpoch) * 1000))
 }
 

@@ -79,6 +79,13 @@ describe('must show: build a directory rootfs, describe it, build again', () => 
     }
   })
 
+  it('SOURCE_DATE_EPOCH must give an RFC 3339 date (years up to 9999)', async () => {
+    const b = (epoch: string) => buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/x'], output: join(tmp.dir, 'epoch.eif'), sourceDateEpoch: epoch })
+    for (const bad of ['253402300800', '999999999999', '-1', '1.5', ' 1']) await expect(b(bad), bad).rejects.toMatchObject({ code: 'ERR_EIF_INPUT' })
+    await b('253402300799')
+    expect((await verifyEif(join(tmp.dir, 'epoch.eif'))).metadata?.BuildMetadata).toMatchObject({ BuildTime: '9999-12-31T23:59:59+00:00' })
+  })
+
   it('refuses to write the EIF inside the rootfs it reads', async () => {
     const r = await run(['build', '--blobs', blobs, '--rootfs', rootfs, '--cmd', '/app/server', '--output', join(rootfs, 'app', 'x.eif')])
     expect(r.code).toBe(1)
