@@ -29,8 +29,8 @@ const VERSION_2 = Buffer.from([0x02, 0x01, 0x02])
 /** Chunk size of the constructed encryptedContent (X.690 §9.2's CER segment size; KMS's own is unknown beyond 48 bytes). */
 export const CONTENT_CHUNK = 1000
 
-/** A definite-length TLV (minimal length octets). */
-function tlv(tag: number, ...content: Buffer[]): Buffer {
+/** A definite-length DER TLV (minimal length octets). */
+export function tlv(tag: number, ...content: Buffer[]): Buffer {
   const body = Buffer.concat(content)
   const n = body.length
   let len: Buffer

@@ -3,6 +3,7 @@
  * @module
  */
 import { constants, createPrivateKey, createPublicKey, diffieHellman, sign, verify, type KeyObject } from 'node:crypto'
+import { tlv } from '../envelope.js'
 import { kms } from '../errors.js'
 import { KEY_SPECS } from '../keyspec.js'
 import { HASH_BYTES, signDigest, verifyDigest } from '../rsa-digest.js'
@@ -112,6 +113,36 @@ export async function getPublicKey(req: Req, ctx: OpContext): Promise<Record<str
   return out
 }
 
+/** DER AlgorithmIdentifier { id-ecPublicKey, namedCurve } and field size in bytes of the key-agreement curves. */
+const EC_SPKI: Record<string, { alg: Buffer; field: number }> = {
+  prime256v1: { alg: Buffer.from('301306072a8648ce3d020106082a8648ce3d030107', 'hex'), field: 32 },
+  secp384r1: { alg: Buffer.from('301006072a8648ce3d020106052b81040022', 'hex'), field: 48 },
+  secp521r1: { alg: Buffer.from('301006072a8648ce3d020106052b81040023', 'hex'), field: 66 },
+}
+
+/**
+ * The peer's public key: exactly a DER SPKI on the KMS key's curve with an uncompressed or
+ * compressed point (SEC 1 §2.3.3), checked on the bytes before node:crypto sees them. Node
+ * imports an SPKI holding the point at infinity and then aborts the whole process when its
+ * asymmetricKeyDetails are read, so a hostile key must never get that far.
+ */
+function peerPublicKey(der: Buffer, key: KeyRecord): KeyObject {
+  const c = EC_SPKI[KEY_SPECS[key.spec].curve ?? '']
+  const bad = (): never => {
+    throw kms('ValidationException', `PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo of a point on the curve of ${keyArn(key)} (${key.spec}).`)
+  }
+  if (c === undefined) return bad()
+  const point = [1 + 2 * c.field, 1 + c.field].map((n) => der.subarray(der.length - n)).find(
+    (p) => der.length > p.length && (p[0] === 0x04 ? p.length === 1 + 2 * c.field : (p[0] === 0x02 || p[0] === 0x03) && p.length === 1 + c.field),
+  )
+  if (point === undefined || !der.equals(tlv(0x30, c.alg, tlv(0x03, Buffer.from([0]), point)))) return bad()
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' }) // checks the point is on the curve
+  } catch {
+    return bad()
+  }
+}
+
 export async function deriveSharedSecret(req: Req, ctx: OpContext): Promise<Record<string, unknown>> {
   checkGrantTokens(req.GrantTokens)
   const key = resolveKey(ctx, req.KeyId as string, { aliases: true, crossAccount: true })
@@ -119,16 +150,7 @@ export async function deriveSharedSecret(req: Req, ctx: OpContext): Promise<Reco
   authorizeKey(ctx, key, 'kms:DeriveSharedSecret', conditionsOf(recipient))
   requireEnabled(key)
   requireUsage(key, 'KEY_AGREEMENT', 'DeriveSharedSecret')
-  let peer: KeyObject
-  try {
-    peer = createPublicKey({ key: req.PublicKey as Buffer, format: 'der', type: 'spki' })
-  } catch {
-    throw kms('ValidationException', 'PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo.')
-  }
-  const curve = KEY_SPECS[key.spec].curve
-  if (peer.asymmetricKeyType !== 'ec' || peer.asymmetricKeyDetails?.namedCurve !== curve) {
-    throw kms('ValidationException', `PublicKey must be on the same curve as ${keyArn(key)} (${key.spec}).`)
-  }
+  const peer = peerPublicKey(req.PublicKey as Buffer, key)
   dryRun(req.DryRun)
   const secret = diffieHellman({ privateKey: privateKeyOf(ctx, key), publicKey: peer })
   const out: Record<string, unknown> = { KeyId: keyArn(key) }

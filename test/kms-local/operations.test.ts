@@ -452,6 +452,31 @@ describe('asymmetric keys: Sign, Verify, GetPublicKey, DeriveSharedSecret', () =
     const wrongCurve = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'der' })
     expect((await failure(c.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: wrongCurve })))).name).toBe('ValidationException')
     expect((await failure(c.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: Buffer.from('nope') })))).name).toBe('ValidationException')
+    // A compressed point is a valid SPKI too (SEC 1 §2.3.3).
+    const compressed = createPublicKey({ key: peer.publicKey.export({ format: 'jwk' }), format: 'jwk' })
+    const { ECDH } = await import('node:crypto')
+    const raw = ECDH.convertKey(Buffer.from(peer.publicKey.export({ type: 'spki', format: 'der' })).subarray(-97), 'secp384r1', undefined, undefined, 'compressed') as Buffer
+    const spkiCompressed = Buffer.concat([Buffer.from('3046301006072a8648ce3d020106052b81040022033200', 'hex'), raw])
+    expect(createPublicKey({ key: spkiCompressed, format: 'der', type: 'spki' }).equals(compressed)).toBe(true)
+    const rc = await c.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: spkiCompressed }))
+    expect(Buffer.from(rc.SharedSecret!)).toEqual(local)
+    // Hostile SPKIs: the point at infinity (node imports it, then aborts the process when its
+    // details are read), a hybrid-form point, trailing bytes. Each is a ValidationException and
+    // the server keeps answering.
+    const uncompressed = Buffer.from(peer.publicKey.export({ type: 'spki', format: 'der' }))
+    const hostile = [
+      Buffer.from('3016301006072a8648ce3d020106052b81040022030200' + '00', 'hex'),
+      Buffer.concat([uncompressed.subarray(0, -97), Buffer.from([0x06]), uncompressed.subarray(-96)]),
+      Buffer.concat([uncompressed, Buffer.from([0])]),
+    ]
+    for (const pk of hostile) {
+      const h = await failure(c.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: pk })))
+      expect({ pk: pk.toString('hex'), name: h.name }).toEqual({ pk: pk.toString('hex'), name: 'ValidationException' })
+    }
+    const p256 = await newKey({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' })
+    const infinity256 = Buffer.from('3019301306072a8648ce3d020106082a8648ce3d030107030200' + '00', 'hex')
+    expect((await failure(c.send(new DeriveSharedSecretCommand({ KeyId: p256.arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: infinity256 })))).name).toBe('ValidationException')
+    expect((await c.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: uncompressed }))).SharedSecret).toHaveLength(48)
     expect((await failure(c.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: wrongCurve })))).name).toBe('InvalidKeyUsageException')
     expect((await failure(c.send(new CreateKeyCommand({ KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'KEY_AGREEMENT' })))).name).toBe('ValidationException')
   })
