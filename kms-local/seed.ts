@@ -55,7 +55,8 @@ export async function applySeed(path: string, store: Store, region: string, defa
     const account = k.account ?? defaultAccount
     if (typeof account !== 'string' || !/^\d{12}$/.test(account)) fail(`keys[${i}].account must be 12 digits (quote it in YAML)`)
     const spec = k.keySpec ?? 'SYMMETRIC_DEFAULT'
-    if (typeof spec !== 'string' || KEY_SPECS[spec] === undefined) fail(`keys[${i}].keySpec is not supported`)
+    // Object.hasOwn: 'constructor' or 'toString' must not find Object.prototype's members.
+    if (typeof spec !== 'string' || !Object.hasOwn(KEY_SPECS, spec)) fail(`keys[${i}].keySpec is not supported`)
     const usage = k.keyUsage ?? KEY_SPECS[spec].usages[0]
     if (typeof usage !== 'string' || !KEY_SPECS[spec].usages.includes(usage)) fail(`keys[${i}].keyUsage does not fit keySpec ${spec}`)
     const description = k.description ?? ''

@@ -212,6 +212,11 @@ describe('seed file and CLI', () => {
       await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_SEED' })
       writeFileSync(file, 'keys: []\nkeys: []\n')
       await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_SEED' })
+      // Names of Object.prototype's members are not key specs (they were a TypeError).
+      for (const spec of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+        writeFileSync(file, `keys:\n  - keySpec: ${spec}\n`)
+        await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_SEED', message: 'seed: keys[0].keySpec is not supported' })
+      }
       store.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
