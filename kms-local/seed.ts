@@ -1,7 +1,9 @@
 /**
  * `--seed <file>`: keys and aliases created at start (YAML or JSON), idempotently: a key whose
- * `keyId` exists is left alone, an existing alias is left alone. Strict: unknown fields, duplicate
- * YAML keys and invalid values are ERR_KMS_LOCAL_SEED errors, never silently skipped.
+ * `keyId` exists is left alone, an alias that already names the same key is left alone. Strict:
+ * unknown fields, duplicate YAML keys, invalid values and an alias that already names another key
+ * are ERR_KMS_LOCAL_SEED errors, never silently skipped (a client using the alias would otherwise
+ * reach a key other than the seeded one, e.g. one without the seed's attestation policy).
  *
  * ```yaml
  * keys:
@@ -99,8 +101,10 @@ export async function applySeed(path: string, store: Store, region: string, defa
           created++
         }
         for (const name of aliases as string[]) {
+          const taken = store.getAlias(account, region, name)
+          if (taken !== undefined && taken.keyId !== id) fail(`keys[${i}].aliases: ${name} already names key ${taken.keyId}`)
           const t = now.getTime() / 1000
-          store.insertAlias({ account, region, name, keyId: id, created: t, updated: t })
+          if (taken === undefined) store.insertAlias({ account, region, name, keyId: id, created: t, updated: t })
         }
       })
     } finally {

@@ -208,6 +208,14 @@ describe('seed file and CLI', () => {
       expect(await applySeed(file, store, 'us-east-1', '111122223333')).toBe(1) // the random-ID key again, the fixed one skipped
       expect(store.getAlias('111122223333', 'us-east-1', 'alias/seeded')?.keyId).toBe('0f0e0d0c-0b0a-4908-8706-050403020100')
       expect(store.material('0f0e0d0c-0b0a-4908-8706-050403020100')).toEqual(Buffer.alloc(32, 1))
+      // An alias that already names another key is an error, not silently left pointing there.
+      writeFileSync(file, 'keys:\n  - keyId: 0f0e0d0c-0b0a-4908-8706-050403020199\n    aliases: [alias/seeded]\n')
+      await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({
+        code: 'ERR_KMS_LOCAL_SEED',
+        message: 'seed: keys[0].aliases: alias/seeded already names key 0f0e0d0c-0b0a-4908-8706-050403020100',
+      })
+      expect(store.getKey('0f0e0d0c-0b0a-4908-8706-050403020199')).toBeUndefined() // the failed entry left nothing behind
+      expect(store.getAlias('111122223333', 'us-east-1', 'alias/seeded')?.keyId).toBe('0f0e0d0c-0b0a-4908-8706-050403020100')
       writeFileSync(file, 'keys:\n  - descripton: typo\n')
       await expect(applySeed(file, store, 'us-east-1', '111122223333')).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_SEED' })
       writeFileSync(file, 'keys: []\nkeys: []\n')
