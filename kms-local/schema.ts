@@ -26,7 +26,7 @@ const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=
 
 /** camelCase member path, as KMS prints it ('numberOfBytes', 'recipient.attestationDocument'). */
 function memberPath(path: string[]): string {
-  return path.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p[0].toLowerCase() + p.slice(1))).join('.').replace(/\.\[/g, '[')
+  return path.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p.slice(0, 1).toLowerCase() + p.slice(1))).join('.').replace(/\.\[/g, '[')
 }
 
 function show(v: JsonValue): string {
@@ -120,7 +120,8 @@ function walk(v: JsonValue, shape: Shape, path: string[], errors: string[]): Val
       if (!isJsonObject(v)) typeError(path, 'a map')
       const m: Record<string, string> = Object.create(null) as Record<string, string>
       for (const [k, x] of Object.entries(v)) {
-        if (typeof x !== 'string') typeError([...path, k], 'a string')
+        // The path is the map's: its keys are the caller's data (any string, even ''), not member names.
+        if (typeof x !== 'string') typeError(path, 'string values')
         m[k] = x
       }
       return m

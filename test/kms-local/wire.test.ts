@@ -98,6 +98,9 @@ describe('awsJson1_1 front end', () => {
       ['{"KeyId":"k","Plaintext":"AAA"}', 'Encrypt'],
       ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"a":1}}', 'Encrypt'],
       ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"a":"1","a":"2"}}', 'Encrypt'],
+      // An empty context key with a non-string value (was a TypeError, so a 500).
+      ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"":[]}}', 'Encrypt'],
+      ['{"KeyId":"k","KeyPairSpec":"RSA_2048","EncryptionContext":{"":1}}', 'GenerateDataKeyPairWithoutPlaintext'],
       ['{"NumberOfBytes":32,"Recipient":{"AttestationDocument":"AQ==","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_256","Extra":1}}', 'GenerateRandom'],
     ]
     for (const [body, target] of bodies) {
