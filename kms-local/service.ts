@@ -6,9 +6,10 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
+import { anchorSet } from '../attestation/index.js'
 import { silentLogger, type Logger } from '../common/log.js'
 import type { OpContext } from './context.js'
-import { KmsError, kms } from './errors.js'
+import { KmsError, KmsLocalError, kms } from './errors.js'
 import { JsonSyntaxError, parseStrictJson } from './json.js'
 import { OPERATIONS } from './operations/index.js'
 import type { RecipientConfig } from './recipient.js'
@@ -80,6 +81,7 @@ export class KmsService {
     const creds = opts.credentials ?? DEV_CREDENTIALS
     this.credentials = new Map(creds.map((c) => [c.accessKeyId, c]))
     this.#recipient = opts.recipient ?? {}
+    checkRecipientConfig(this.#recipient)
     this.#log = opts.logger ?? silentLogger
     this.#now = opts.now ?? (() => new Date())
     this.#maxSkewMs = opts.maxSkewMs
@@ -157,6 +159,24 @@ export class KmsService {
       err = kms('KMSInternalException', 'The request processing has failed because of an unknown error, exception or failure.')
     }
     return { status: err.status, headers: { 'x-amzn-errortype': err.type }, body: Buffer.from(JSON.stringify(err.body()), 'utf8') }
+  }
+}
+
+/**
+ * A trust root or age limit the verifier cannot use is a configuration error at start; found
+ * only by the first Recipient request it made every such request a 500.
+ * @throws {KmsLocalError} ERR_KMS_LOCAL_CONFIG
+ */
+function checkRecipientConfig(cfg: RecipientConfig): void {
+  if (cfg.trustAnchors !== undefined) {
+    try {
+      anchorSet(cfg.trustAnchors)
+    } catch (e) {
+      throw new KmsLocalError('ERR_KMS_LOCAL_CONFIG', `unusable Recipient trust root: ${(e as Error).message}`, { cause: e })
+    }
+  }
+  if (cfg.maxAgeMs !== undefined && !(Number.isFinite(cfg.maxAgeMs) && cfg.maxAgeMs >= 0)) {
+    throw new KmsLocalError('ERR_KMS_LOCAL_CONFIG', 'the Recipient maxAgeMs must be a non-negative number')
   }
 }
 

@@ -273,4 +273,23 @@ describe('seed file and CLI', () => {
     const io5 = captureIo()
     expect(await main(['serve', '--listen', 'bogus://x'], io5.io)).toBe(1)
   })
+
+  it('an unusable --trust-root fails the start (it made every Recipient request a 500)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kms-local-root-'))
+    try {
+      const file = join(dir, 'root.pem')
+      for (const text of ['not a certificate\n', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n']) {
+        writeFileSync(file, text)
+        const io = captureIo()
+        const { main } = await import('../../kms-local/main.js')
+        expect(await main(['serve', '--listen', 'tcp://127.0.0.1:0', '--trust-root', file], io.io)).toBe(1)
+        expect(io.stderr()).toContain('error ERR_KMS_LOCAL_CONFIG: unusable Recipient trust root')
+      }
+      const { startKmsLocal } = await import('../../kms-local/index.js')
+      await expect(startKmsLocal({ trustRoots: [] })).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_CONFIG' })
+      await expect(startKmsLocal({ maxAgeMs: -1 })).rejects.toMatchObject({ code: 'ERR_KMS_LOCAL_CONFIG' })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
