@@ -151,7 +151,9 @@ function parsePrincipal(p: JsonValue | undefined, i: number): '*' | string[] {
     else malformed(`Statement ${i}: unsupported principal type '${k.slice(0, 64)}'`)
   }
   for (const a of out) {
-    if (a !== '*' && !/^\d{12}$/.test(a) && !/^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$/.test(a)) malformed(`Statement ${i}: invalid principal '${a.slice(0, 64)}'`)
+    // IAM has no wildcards inside a principal (only "*" itself), and principals are matched
+    // exactly here: `user/*` in a Deny would silently deny nobody.
+    if (a !== '*' && !/^\d{12}$/.test(a) && !/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[^\s*?]+$/.test(a)) malformed(`Statement ${i}: invalid principal '${a.slice(0, 64)}'`)
   }
   return out
 }

@@ -144,6 +144,9 @@ describe('policy', () => {
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { DateGreaterThan: { a: 'b' } } }] },
       { Statement: [{ Effect: 'Allow', NotPrincipal: '*', Action: 'kms:*', Resource: '*' }] },
       { Statement: [{ Effect: 'Allow', Principal: { Federated: 'x' }, Action: 'kms:*', Resource: '*' }] },
+      // No wildcards inside a principal (IAM has none; an exact-match Deny would deny nobody).
+      { Statement: [{ Effect: 'Deny', Principal: { AWS: 'arn:aws:iam::111122223333:user/*' }, Action: 'kms:*', Resource: '*' }] },
+      { Statement: [{ Effect: 'Deny', Principal: { AWS: ['arn:aws:iam::111122223333:role/app?'] }, Action: 'kms:*', Resource: '*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', NotAction: 'kms:x', Resource: '*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { Null: { a: 'maybe' } } }] },
