@@ -4,8 +4,9 @@
  * weaker than it reads) and evaluation with IAM's rules: an explicit Deny wins, otherwise an Allow
  * is needed. Conditions: StringEquals, StringNotEquals, StringEqualsIgnoreCase,
  * StringNotEqualsIgnoreCase, StringLike, StringNotLike (each also `...IfExists`), Bool and Null;
- * keys are case-insensitive; several values are OR, several keys and operators AND. The attested
- * recipient keys are `kms:RecipientAttestation:ImageSha384`, `:PCR<n>` and `:NitroTPMPCR<n>`.
+ * keys are case-insensitive; several values are OR, several keys and operators AND. The keys are
+ * the ones kms-local supplies: the attested recipient's `kms:RecipientAttestation:ImageSha384`,
+ * `:PCR<n>` and `:NitroTPMPCR<n>`, and `kms:CallerAccount`, `aws:PrincipalArn`.
  * @module
  */
 import { kms } from './errors.js'
@@ -57,6 +58,12 @@ const STRING_OPS = new Set([
 ])
 const STATEMENT_MEMBERS = new Set(['Sid', 'Effect', 'Principal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition'])
 export const MAX_POLICY_CHARS = 32_768
+/**
+ * The condition keys kms-local puts in a request's context (lowercased). Any other key would be
+ * absent from every request, so a Deny on `kms:EncryptionContext:...` would never fire and an
+ * Allow with a negated operator on it would always match: refused instead.
+ */
+const SUPPLIED_KEY = /^(?:kms:calleraccount|aws:principalarn|kms:recipientattestation:(?:imagesha384|pcr\d{1,2}|nitrotpmpcr\d{1,2}))$/
 
 /** The policy KMS attaches when CreateKey gets none: the account may use the key through IAM. */
 export function defaultPolicy(account: string): string {
@@ -173,6 +180,7 @@ function parseConditions(c: JsonValue, i: number): Condition[] {
     const seen = new Set<string>()
     for (const [key, v] of Object.entries(block)) {
       const lower = key.toLowerCase()
+      if (!SUPPLIED_KEY.test(lower)) malformed(`Statement ${i}: condition key '${key.slice(0, 64)}' is not supported by kms-local`)
       if (seen.has(lower)) malformed(`Statement ${i}: condition key '${key.slice(0, 64)}' repeated`)
       seen.add(lower)
       let values: string[]

@@ -142,6 +142,10 @@ describe('policy', () => {
     const bad = [
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { 'ForAnyValue:StringEquals': { a: 'b' } } }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { DateGreaterThan: { a: 'b' } } }] },
+      // Condition keys kms-local never supplies: this Deny would never fire, this Allow always match.
+      { Statement: [{ Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:tenant': 'other' } } }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { StringNotEquals: { 'kms:ViaService': 'x' } } }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { StringEquals: { 'kms:RecipientAttestation:ImageSha348': 'x' } } }] },
       { Statement: [{ Effect: 'Allow', NotPrincipal: '*', Action: 'kms:*', Resource: '*' }] },
       { Statement: [{ Effect: 'Allow', Principal: { Federated: 'x' }, Action: 'kms:*', Resource: '*' }] },
       // No wildcards inside a principal (IAM has none; an exact-match Deny would deny nobody).
@@ -149,7 +153,7 @@ describe('policy', () => {
       { Statement: [{ Effect: 'Deny', Principal: { AWS: ['arn:aws:iam::111122223333:role/app?'] }, Action: 'kms:*', Resource: '*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', NotAction: 'kms:x', Resource: '*' }] },
-      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { Null: { a: 'maybe' } } }] },
+      { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { Null: { 'kms:RecipientAttestation:PCR0': 'maybe' } } }] },
       { Version: '2099-01-01', Statement: [] },
       { Statement: [] },
     ]
