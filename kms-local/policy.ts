@@ -117,7 +117,16 @@ export function parsePolicy(text: string): Policy {
   if (raw === undefined) malformed('Policy has no Statement')
   const list = Array.isArray(raw) ? raw : [raw]
   if (list.length === 0) malformed('Policy has no Statement')
-  return { statements: list.map((s, i) => parseStatement(s, i)) }
+  const statements = list.map((s, i) => parseStatement(s, i))
+  // Version 2012-10-17 makes `${aws:...}` a policy variable, which kms-local does not substitute:
+  // matched literally, a Deny on such a Resource or condition value would never fire.
+  if (doc.Version === '2012-10-17') {
+    for (const [i, st] of statements.entries()) {
+      const matched = [...(st.resources ?? []), ...(st.notResources ?? []), ...st.conditions.flatMap((c) => c.values)]
+      if (matched.some((v) => v.includes('${'))) malformed(`Statement ${i}: policy variables (\${...}) are not supported by kms-local`)
+    }
+  }
+  return { statements }
 }
 
 function parseStatement(s: JsonValue, i: number): Statement {

@@ -154,9 +154,14 @@ describe('policy', () => {
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', NotAction: 'kms:x', Resource: '*' }] },
       { Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { Null: { 'kms:RecipientAttestation:PCR0': 'maybe' } } }] },
+      // Policy variables (2012-10-17) are not substituted: matched literally this Deny would never fire.
+      { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: 'arn:aws:kms:${aws:Region}:111122223333:key/*' }] },
+      { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { StringLike: { 'aws:PrincipalArn': 'arn:aws:iam::${aws:PrincipalAccount}:*' } } }] },
       { Version: '2099-01-01', Statement: [] },
       { Statement: [] },
     ]
+    // Under the 2008-10-17 grammar `${` is plain text.
+    expect(parsePolicy(JSON.stringify({ Version: '2008-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '${x}' }] })).statements).toHaveLength(1)
     for (const p of bad) {
       let err: unknown
       try {
