@@ -90,7 +90,10 @@ export function verifySigV4(req: SignedRequest, credentials: ReadonlyMap<string,
   const m = DATE_RE.exec(amzDate)
   if (m === null) throw kms('IncompleteSignatureException', `Date must be in ISO-8601 'basic format'. Got '${clip(amzDate)}'.`)
   const when = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])
-  if (Number.isNaN(when)) throw kms('IncompleteSignatureException', `Date must be in ISO-8601 'basic format'. Got '${clip(amzDate)}'.`)
+  // Date.UTC rolls 20260229 over to March 1st (and month 13 into the next year): only a real instant round-trips.
+  if (Number.isNaN(when) || basic(new Date(when)) !== amzDate) {
+    throw kms('IncompleteSignatureException', `Date must be in ISO-8601 'basic format'. Got '${clip(amzDate)}'.`)
+  }
   if (scopeDate !== amzDate.slice(0, 8)) {
     throw kms('InvalidSignatureException', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${clip(scopeDate)}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`)
   }

@@ -3,7 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms'
 import fc from 'fast-check'
-import { KMS_EXCEPTIONS, OPERATIONS, type KmsLocal } from '../../kms-local/index.js'
+import { createHash, createHmac } from 'node:crypto'
+import { KMS_EXCEPTIONS, OPERATIONS, verifySigV4, type KmsLocal } from '../../kms-local/index.js'
+import type { SignedRequest } from '../../kms-local/sigv4.js'
 import { failure, rawPost, signedPost, start } from './helpers.js'
 
 let k: KmsLocal
@@ -67,6 +69,33 @@ describe('SigV4', () => {
     for (const [what, mutate, type] of tamper) {
       const r = await signedPost(k, '{}', { mutate })
       expect({ what, type: r.json.__type, status: r.status }).toEqual({ what, type, status: 400 })
+    }
+  })
+})
+
+describe('SigV4 verifier (verifySigV4) against a hand-written signer', () => {
+  const cred = { accessKeyId: 'AKIAKMSLOCALDEV00001', secretAccessKey: 'kms-local/development/secret/key/00001', account: '111122223333', principalArn: 'arn:aws:iam::111122223333:user/u' }
+  const creds = new Map([[cred.accessKeyId, cred]])
+  /** The SigV4 steps written out, signing whatever x-amz-date string it is given. */
+  function signed(amzDate: string): SignedRequest {
+    const headers: Record<string, string> = { host: 'kms.local', 'x-amz-date': amzDate, 'x-amz-target': 'TrentService.ListKeys' }
+    const names = Object.keys(headers).sort()
+    const hmac = (k: string | Buffer, d: string): Buffer => createHmac('sha256', k).update(d).digest()
+    const canonical = ['POST', '/', '', names.map((h) => `${h}:${headers[h]}\n`).join(''), names.join(';'), createHash('sha256').update('{}').digest('hex')].join('\n')
+    const scope = `${amzDate.slice(0, 8)}/us-east-1/kms/aws4_request`
+    const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n')
+    let key = hmac(`AWS4${cred.secretAccessKey}`, amzDate.slice(0, 8))
+    for (const part of ['us-east-1', 'kms', 'aws4_request']) key = hmac(key, part)
+    headers.authorization = `AWS4-HMAC-SHA256 Credential=${cred.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${hmac(key, toSign).toString('hex')}`
+    return { method: 'POST', url: '/', rawHeaders: Object.entries(headers).flat(), body: Buffer.from('{}') }
+  }
+
+  it('accepts a real instant; refuses dates Date.UTC would roll over (Feb 29 of 2026, month 13, hour 24)', () => {
+    expect(verifySigV4(signed('20260101T000000Z'), creds, { region: 'us-east-1', now: new Date('2026-01-01T00:00:00Z') }).account).toBe('111122223333')
+    for (const [amzDate, now] of [['20260229T000000Z', '2026-03-01T00:00:00Z'], ['20251301T000000Z', '2026-01-01T00:00:00Z'], ['20260101T240000Z', '2026-01-02T00:00:00Z']]) {
+      expect(() => verifySigV4(signed(amzDate), creds, { region: 'us-east-1', now: new Date(now) }), amzDate).toThrow(
+        expect.objectContaining({ type: 'IncompleteSignatureException', message: `Date must be in ISO-8601 'basic format'. Got '${amzDate}'.` }),
+      )
     }
   })
 })
