@@ -184,6 +184,7 @@ function readCredentials(path: string): Credential[] {
     throw new KmsLocalError('ERR_KMS_LOCAL_CONFIG', `cannot read credentials ${path}: ${(e as Error).message}`)
   }
   if (!Array.isArray(doc) || doc.length === 0) throw new KmsLocalError('ERR_KMS_LOCAL_CONFIG', `${path}: expected a non-empty JSON list`)
+  const seen = new Set<string>()
   return doc.map((c, i) => {
     const bad = (m: string): never => {
       throw new KmsLocalError('ERR_KMS_LOCAL_CONFIG', `${path}[${i}]: ${m}`)
@@ -191,6 +192,9 @@ function readCredentials(path: string): Credential[] {
     if (!isJsonObject(c)) return bad('expected an object')
     for (const k of Object.keys(c)) if (!['accessKeyId', 'secretAccessKey', 'account', 'principalArn', 'sessionToken'].includes(k)) bad(`unknown field '${k}'`)
     if (typeof c.accessKeyId !== 'string' || !/^[A-Z0-9]{16,128}$/.test(c.accessKeyId)) bad('accessKeyId must be 16-128 upper-case letters/digits')
+    // One access key, one secret and account: a later entry would silently replace an earlier one.
+    if (seen.has(c.accessKeyId as string)) bad(`accessKeyId ${c.accessKeyId as string} is listed twice`)
+    seen.add(c.accessKeyId as string)
     if (typeof c.secretAccessKey !== 'string' || c.secretAccessKey.length < 16) bad('secretAccessKey must be at least 16 characters')
     if (typeof c.account !== 'string' || !/^\d{12}$/.test(c.account)) bad('account must be 12 digits')
     const principalArn = c.principalArn ?? `arn:aws:iam::${c.account as string}:root`

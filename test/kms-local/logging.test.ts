@@ -76,6 +76,13 @@ describe('logs', () => {
       writeFileSync(file, JSON.stringify([{ accessKeyId: 'AKIAMYOWNKEY00000001', secretAccessKey: 'short', account: '123456789012' }]))
       const io = captureIo()
       expect(await runCommand(['serve', '--credentials', file], io.io, new AbortController().signal).catch((e: { code: string }) => e.code)).toBe('ERR_KMS_LOCAL_CONFIG')
+      // The same access key twice (the later entry silently replaced the earlier one).
+      const entry = { accessKeyId: 'AKIAMYOWNKEY00000001', secretAccessKey: 'my-own-secret-value-123', account: '123456789012' }
+      writeFileSync(file, JSON.stringify([entry, { ...entry, secretAccessKey: 'another-secret-value-456', account: '210987654321' }]))
+      await expect(runCommand(['serve', '--listen', 'tcp://127.0.0.1:0', '--credentials', file], captureIo().io, AbortSignal.abort())).rejects.toMatchObject({
+        code: 'ERR_KMS_LOCAL_CONFIG',
+        message: `${file}[1]: accessKeyId AKIAMYOWNKEY00000001 is listed twice`,
+      })
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
