@@ -29,7 +29,8 @@ Options:
   --data-dir <dir>           keep keys in <dir> (SQLite, WAL; master.key 0600 created on first
                              start). Default: in memory, lost on exit
   --region <region>          default us-east-1
-  --account <12 digits>      account of the first development credential (default 111122223333)
+  --account <12 digits>      account of the first development credential (default 111122223333;
+                             not with --credentials)
   --credentials <file>       JSON list of {accessKeyId, secretAccessKey, account, principalArn,
                              sessionToken?} to accept instead of the development keys
   --trust-root <pem-file>    trust anchor for Recipient documents (repeatable). Default: the AWS
@@ -90,6 +91,9 @@ export async function runCommand(argv: string[], io: Io, signal: AbortSignal, lo
     return EXIT_OK
   }
   if (values.account !== undefined && !/^\d{12}$/.test(values.account)) throw new UsageError('--account must be 12 digits')
+  if (values.account !== undefined && values.credentials !== undefined) {
+    throw new UsageError('--account sets the development credentials\' account; with --credentials the file gives each account')
+  }
   if (values.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(values.region)) throw new UsageError('--region is not a Region name')
   let maxAgeMs: number | undefined
   if (values['max-age'] !== undefined) {

@@ -284,6 +284,10 @@ describe('seed file and CLI', () => {
     expect(io4.stderr()).toContain('public development credentials')
     const io5 = captureIo()
     expect(await main(['serve', '--listen', 'bogus://x'], io5.io)).toBe(1)
+    // --account only applies to the development credentials; it was silently ignored with --credentials.
+    const io6 = captureIo()
+    expect(await main(['serve', '--account', '123456789012', '--credentials', '/nonexistent'], io6.io)).toBe(2)
+    expect(io6.stderr()).toContain('--account sets the development credentials')
   })
 
   it('an unusable --trust-root fails the start (it made every Recipient request a 500)', async () => {
