@@ -7,11 +7,13 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DeriveSharedSecretCommand,
+  DisableKeyCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
   GenerateDataKeyPairCommand,
   GenerateRandomCommand,
   GetPublicKeyCommand,
+  ScheduleKeyDeletionCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms'
 import { silentLogger } from '../../common/log.js'
@@ -165,6 +167,21 @@ describe('Recipient with simulator documents', () => {
   it('Recipient on GenerateDataKey with a disabled key or DryRun gives the KMS error, not an envelope', async () => {
     const f = await failure(c.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', Recipient: recipient(doc), DryRun: true })))
     expect(f.name).toBe('DryRunOperationException')
+    // The title's other half: a disabled and a pending-deletion key (it was never tested).
+    const k2 = (await c.send(new CreateKeyCommand({}))).KeyMetadata!
+    const blob = (await c.send(new EncryptCommand({ KeyId: k2.KeyId, Plaintext: Buffer.from('x') }))).CiphertextBlob
+    await c.send(new DisableKeyCommand({ KeyId: k2.KeyId }))
+    for (const state of ['disabled', 'pending deletion']) {
+      for (const p of [
+        c.send(new GenerateDataKeyCommand({ KeyId: k2.KeyId, KeySpec: 'AES_256', Recipient: recipient(doc) })),
+        c.send(new DecryptCommand({ CiphertextBlob: blob, Recipient: recipient(doc) })),
+        c.send(new GenerateDataKeyPairCommand({ KeyId: k2.KeyId, KeyPairSpec: 'ECC_NIST_P256', Recipient: recipient(doc) })),
+      ]) {
+        const e = await failure(p)
+        expect({ state, name: e.name, message: e.message }).toEqual({ state, ...(state === 'disabled' ? { name: 'DisabledException', message: `${k2.Arn} is disabled.` } : { name: 'KMSInvalidStateException', message: `${k2.Arn} is pending deletion.` }) })
+      }
+      if (state === 'disabled') await c.send(new ScheduleKeyDeletionCommand({ KeyId: k2.KeyId, PendingWindowInDays: 7 }))
+    }
   })
 })
 
