@@ -203,9 +203,14 @@ function collectHeaders(raw: string[]): Map<string, string[]> {
   return out
 }
 
-/** Trim and collapse sequential spaces (SigV4 canonical headers). */
+/**
+ * SigV4 canonical header value: runs of spaces and tabs become one space, then one space is
+ * trimmed at each end, exactly as the AWS SDK's signer does (String.trim would also strip
+ * other Unicode whitespace the signer keeps; collapsing spaces only left a tab the signer turned
+ * into a space, so correctly signed requests failed).
+ */
 function normalizeValue(v: string): string {
-  return v.trim().replace(/ +/g, ' ')
+  return v.replace(/[ \t]+/g, ' ').replace(/^ | $/g, '')
 }
 
 function splitUrl(url: string): [string, string | undefined] {

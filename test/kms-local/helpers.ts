@@ -81,6 +81,8 @@ export interface RawOptions {
   /** Change the request after signing (tamper tests). */
   mutate?: (r: { headers: Record<string, string>; body: string | Buffer }) => void
   signingDate?: Date
+  /** Extra headers, signed with the rest. */
+  headers?: Record<string, string>
 }
 
 /** POSTs `body` signed by the AWS SDK's own SigV4 signer (an implementation independent of kms-local's verifier). */
@@ -91,6 +93,7 @@ export async function signedPost(k: KmsLocal, body: string | Buffer, o: RawOptio
     host: url.host,
     'content-type': o.contentType ?? 'application/x-amz-json-1.1',
     'x-amz-target': `TrentService.${o.target ?? 'ListKeys'}`,
+    ...o.headers,
   }
   const signed = await signer.sign(
     { method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers, body },

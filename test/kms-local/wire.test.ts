@@ -52,6 +52,13 @@ describe('SigV4', () => {
     expect((await signedPost(k, '{}', { signingDate: new Date(Date.now() - 4 * 60_000) })).status).toBe(200)
   })
 
+  it("signed header values canonicalized as the SDK's signer does (runs of spaces and tabs are one space)", async () => {
+    for (const v of ['a  b', 'a\tb', 'a \t  b', 'x y']) {
+      const r = await signedPost(k, '{}', { headers: { 'x-amz-meta-test': v } })
+      expect({ v, status: r.status, type: r.json.__type }).toEqual({ v, status: 200, type: undefined })
+    }
+  })
+
   it('anything changed after signing is rejected: body, target, signature, signed headers', async () => {
     const tamper: [string, (r: { headers: Record<string, string>; body: string | Buffer }) => void, string][] = [
       ['body', (r) => { r.body = '{"Limit":1}' }, 'InvalidSignatureException'],
