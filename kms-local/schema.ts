@@ -87,6 +87,8 @@ function walk(v: JsonValue, shape: Shape, path: string[], errors: string[]): Val
       if (typeof v !== 'string') typeError(path, 'a base64 string')
       if (!BASE64_RE.test(v)) throw kms('SerializationException', `Base64 encoded value at '${at}' is malformed`)
       const b = Buffer.from(v, 'base64')
+      // Canonical only: 'AB==' would otherwise be a second spelling of 'AA==' (the padding bits are dropped).
+      if (b.toString('base64') !== v) throw kms('SerializationException', `Base64 encoded value at '${at}' is malformed`)
       // Never echo blob contents: they may be plaintext.
       if (shape.min !== undefined && b.length < shape.min) {
         errors.push(`Value at '${at}' failed to satisfy constraint: Member must have length greater than or equal to ${shape.min}`)

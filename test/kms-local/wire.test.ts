@@ -132,6 +132,9 @@ describe('awsJson1_1 front end', () => {
       ['{"NumberOfBytes":32,"Recipent":{}}', 'GenerateRandom'],
       ['{"KeyId":"k","Plaintext":"not base64!"}', 'Encrypt'],
       ['{"KeyId":"k","Plaintext":"AAA"}', 'Encrypt'],
+      // Non-zero padding bits: a second spelling of AA== / AAA=.
+      ['{"KeyId":"k","Plaintext":"AB=="}', 'Encrypt'],
+      ['{"KeyId":"k","Plaintext":"AAB="}', 'Encrypt'],
       ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"a":1}}', 'Encrypt'],
       ['{"KeyId":"k","Plaintext":"AQ==","EncryptionContext":{"a":"1","a":"2"}}', 'Encrypt'],
       // An empty context key with a non-string value (was a TypeError, so a 500).
