@@ -30,7 +30,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms'
 import type { KmsLocal } from '../../kms-local/index.js'
-import { client, failure, start } from './helpers.js'
+import { client, failure, signedPost, start } from './helpers.js'
 
 let k: KmsLocal
 let c: KMSClient
@@ -225,7 +225,9 @@ describe('symmetric encryption and the encryption context', () => {
 
   it('GenerateDataKeyWithoutPlaintext returns no Plaintext', async () => {
     const r = await c.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: keyId, KeySpec: 'AES_256' }))
-    expect((r as unknown as Record<string, unknown>).Plaintext).toBeUndefined()
+    // On the wire: the SDK drops members its output shape lacks, so `r` alone could never show a leak.
+    const raw = await signedPost(k, JSON.stringify({ KeyId: keyId, KeySpec: 'AES_256' }), { target: 'GenerateDataKeyWithoutPlaintext' })
+    expect(Object.keys(raw.json).sort()).toEqual(['CiphertextBlob', 'KeyId', 'KeyMaterialId'])
     expect((await c.send(new DecryptCommand({ CiphertextBlob: r.CiphertextBlob }))).Plaintext).toHaveLength(32)
   })
 
@@ -288,7 +290,9 @@ describe('GenerateDataKeyPair (the seed contract)', () => {
 
   it('WithoutPlaintext: no PrivateKeyPlaintext; the ciphertext decrypts to a PKCS#8 key matching PublicKey', async () => {
     const r = await c.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'RSA_2048' }))
-    expect((r as unknown as Record<string, unknown>).PrivateKeyPlaintext).toBeUndefined()
+    // On the wire (the SDK would drop a PrivateKeyPlaintext its output shape lacks).
+    const raw = await signedPost(k, JSON.stringify({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }), { target: 'GenerateDataKeyPairWithoutPlaintext' })
+    expect(Object.keys(raw.json).sort()).toEqual(['KeyId', 'KeyMaterialId', 'KeyPairSpec', 'PrivateKeyCiphertextBlob', 'PublicKey'])
     const d = await c.send(new DecryptCommand({ CiphertextBlob: r.PrivateKeyCiphertextBlob }))
     const priv = createPrivateKey({ key: Buffer.from(d.Plaintext!), format: 'der', type: 'pkcs8' })
     expect(createPublicKey(priv).export({ type: 'spki', format: 'der' })).toEqual(Buffer.from(r.PublicKey!))
