@@ -109,7 +109,11 @@ export class Store {
    * @throws {KmsLocalError} ERR_KMS_LOCAL_MASTER_KEY when the master key file is unsafe or wrong
    */
   static open(dir: string): Store {
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+    } catch (e) {
+      throw new KmsLocalError('ERR_KMS_LOCAL_STORE', `cannot create the data directory ${dir}: ${(e as Error).message}`, { cause: e })
+    }
     const masterKey = loadOrCreateMasterKey(join(dir, 'master.key'))
     let db: Database.Database
     try {
@@ -274,12 +278,26 @@ function loadOrCreateMasterKey(path: string): Buffer {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `cannot create ${path}: ${(e as Error).message}`, { cause: e })
     }
-    const st = statSync(path)
+    // EEXIST also covers a dangling symlink, which stat then cannot follow.
+    const unreadable = (e2: unknown): never => {
+      throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `cannot read ${path}: ${(e2 as Error).message}`, { cause: e2 })
+    }
+    let st
+    try {
+      st = statSync(path)
+    } catch (e2) {
+      return unreadable(e2)
+    }
     if (!st.isFile()) throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} is not a regular file`)
     if ((st.mode & 0o077) !== 0) {
       throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`)
     }
-    const key = readFileSync(path)
+    let key: Buffer
+    try {
+      key = readFileSync(path)
+    } catch (e2) {
+      return unreadable(e2)
+    }
     if (key.length !== 32) throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} must hold exactly 32 bytes`)
     return key
   }

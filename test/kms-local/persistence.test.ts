@@ -1,7 +1,7 @@
 // Storage: restart in-process, kill -9 of a child `nitro-recipient kms-local serve` (needs the
 // build, which `npm test` runs first), the master key file's mode, and a wrong master key.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -64,6 +64,15 @@ describe('data directory', () => {
     chmodSync(join(dir, 'master.key'), 0o600)
     writeFileSync(join(dir, 'master.key'), Buffer.alloc(32, 7))
     expect(() => Store.open(dir)).toThrow(expect.objectContaining({ code: 'ERR_KMS_LOCAL_MASTER_KEY', message: 'the master key does not match this database' }))
+  })
+
+  it('a data directory that is a file, or a dangling master.key symlink: typed errors, not raw fs errors', () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'file'), 'x')
+    expect(() => Store.open(join(dir, 'file'))).toThrow(expect.objectContaining({ code: 'ERR_KMS_LOCAL_STORE' }))
+    mkdirSync(join(dir, 'd'))
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'd', 'master.key'))
+    expect(() => Store.open(join(dir, 'd'))).toThrow(expect.objectContaining({ code: 'ERR_KMS_LOCAL_MASTER_KEY', message: expect.stringContaining('cannot read') }))
   })
 })
 
