@@ -67,10 +67,23 @@ export async function verifyRecipient(r: RecipientRequest, cfg: RecipientConfig)
     throw invalid(e)
   }
   const key = result.publicKey
-  if (key === null || key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 2048) {
+  if (key === null || key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 2048 || !usableRsaKey(key)) {
     throw kms('ValidationException', 'The attestation document must include an RSA-2048 public key encoded as a DER SubjectPublicKeyInfo.')
   }
   return { publicKey: key, context: attestationContext(result.kind, result.pcrs), moduleId: result.moduleId, kind: result.kind, debug: result.debug }
+}
+
+/**
+ * The checks BoringSSL/AWS-LC make of an RSA public key: an odd modulus and an odd exponent from
+ * 3 up to 33 bits. node:crypto imports keys without them, and then e = 1 "encrypts" the
+ * OAEP-encoded content key to itself (readable by anyone: a plaintext answer in disguise), e = 0
+ * loses it, and an even modulus or a huge exponent makes the envelope throw (a 500).
+ */
+function usableRsaKey(key: KeyObject): boolean {
+  const e = key.asymmetricKeyDetails?.publicExponent
+  if (e === undefined || e < 3n || e >= 1n << 33n || (e & 1n) === 0n) return false
+  const n = Buffer.from(key.export({ format: 'jwk' }).n ?? '', 'base64url')
+  return n.length > 0 && (n[n.length - 1] & 1) === 1
 }
 
 function invalid(e: unknown): Error {

@@ -113,6 +113,11 @@ describe('Recipient with simulator documents', () => {
   })
 
   it('bad documents: ValidationException, never a plaintext answer', async () => {
+    const n = Buffer.from(recipientKey.publicKey.export({ format: 'jwk' }).n!, 'base64url')
+    const evenN = Buffer.from(n)
+    evenN[evenN.length - 1] &= 0xfe
+    const rsaSpki = (mod: Buffer, e: Buffer): Buffer =>
+      createPublicKey({ key: { kty: 'RSA', n: mod.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' }).export({ type: 'spki', format: 'der' })
     const flipped = Buffer.from(doc)
     flipped[flipped.length - 10] ^= 1
     const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey
@@ -125,6 +130,10 @@ describe('Recipient with simulator documents', () => {
       ['EC public key', await sim.attest({ publicKey: spki(ec) })],
       ['RSA-3072 public key', await sim.attest({ publicKey: spki(rsa3072) })],
     ]
+    // RSA-2048 keys node:crypto imports but BoringSSL/AWS-LC refuse: with e = 1 the envelope's
+    // content key was readable by anyone; an even modulus made the envelope throw (a 500).
+    const weak: [string, Buffer, number[]][] = [['e = 1', n, [1]], ['e = 0', n, [0]], ['e = 2', n, [2]], ['e of 34 bits', n, [2, 0, 0, 0, 1]], ['even modulus', evenN, [1, 0, 1]]]
+    for (const [what, mod, e] of weak) cases.push([what, await sim.attest({ publicKey: rsaSpki(mod, Buffer.from(e)) })])
     for (const [what, d] of cases) {
       const f = await failure(c.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', Recipient: recipient(d) })))
       expect({ what, name: f.name }).toEqual({ what, name: 'ValidationException' })
