@@ -8,7 +8,7 @@
  * P-384 → ES384, P-521 → ES512.
  * @module
  */
-import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto'
 import { decodeCbor, encodeCbor, type CborValue } from '../common/cbor.js'
 import { EifError, fail } from './errors.js'
 import { extendDigest } from './measure.js'
@@ -27,8 +27,23 @@ const CURVES: Record<string, Alg> = {
 }
 const BY_COSE = new Map(Object.values(CURVES).map((a) => [a.cose, a]))
 
+/**
+ * Node imports an EC key holding the point at infinity, then aborts the process when its
+ * asymmetricKeyDetails are read; exporting it throws instead. A hostile EIF's certificate can
+ * carry such a key, so the export comes first.
+ */
+function namedCurve(key: KeyObject): string | undefined {
+  if (key.asymmetricKeyType !== 'ec') return undefined
+  try {
+    ;(key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' })
+  } catch {
+    return undefined
+  }
+  return key.asymmetricKeyDetails?.namedCurve
+}
+
 function curveAlg(key: KeyObject, what: string): Alg {
-  const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined
+  const curve = namedCurve(key)
   const alg = curve === undefined ? undefined : CURVES[curve]
   if (alg === undefined) fail('ERR_EIF_SIGNING_KEY', `${what}: only EC keys on P-256, P-384 or P-521 can sign an EIF`)
   return alg

@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EIF_ERROR_CODES, EifError } from '../../eif-build/errors.js'
-import { decodeCbor } from '../../common/cbor.js'
+import { decodeCbor, encodeCbor } from '../../common/cbor.js'
 import { attestationContext, evaluatePolicy, parsePolicy } from '../../kms-local/policy.js'
 import { keyPolicyStatements } from '../../eif-build/policy.js'
-import { certificateSummary, encodeSignatureSection, loadSigningMaterial } from '../../eif-build/signature.js'
+import { certificateSummary, checkSignatureSection, encodeSignatureSection, loadSigningMaterial } from '../../eif-build/signature.js'
 import { main } from '../../eif-build/main.js'
 import { buildEif, trimCmdline } from '../../eif-build/build.js'
 import { readEifMeasurements, verifyEif } from '../../eif-build/reader.js'
@@ -352,6 +352,31 @@ describe('signing (nitro-cli signer format)', () => {
 })
 
 describe('signature section fuzzing', () => {
+  it('a certificate whose key is the EC point at infinity is an invalid signature, not a process abort', () => {
+    // p384's certificate with its SPKI swapped for one holding the point at infinity (BIT STRING 00 00);
+    // the signature no longer matches, which X509Certificate does not check. Node imports that key and
+    // aborts the process when its details are read: this test's worker would die.
+    const der = new X509Certificate(readFileSync(p384.cert)).raw
+    const spkiAt = der.indexOf(Buffer.from('3076301006072a8648ce3d020106052b8104002203620004', 'hex'))
+    expect(spkiAt).toBeGreaterThan(0)
+    const infinity = Buffer.from('3016301006072a8648ce3d020106052b8104002203020000', 'hex')
+    const len = (n: number): Buffer => (n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]))
+    const seq = (body: Buffer): Buffer => Buffer.concat([Buffer.from([0x30]), len(body.length), body])
+    const tbsAt = der[1] === 0x82 ? 4 : 3
+    const tbsLen = der[tbsAt + 1] === 0x82 ? der.readUInt16BE(tbsAt + 2) : der[tbsAt + 2]
+    const tbsHead = der[tbsAt + 1] === 0x82 ? 4 : 3
+    const tbsBody = der.subarray(tbsAt + tbsHead, tbsAt + tbsHead + tbsLen)
+    const rel = spkiAt - tbsAt - tbsHead
+    const tbs = seq(Buffer.concat([tbsBody.subarray(0, rel), infinity, tbsBody.subarray(rel + 0x78)]))
+    const cert = seq(Buffer.concat([tbs, der.subarray(tbsAt + tbsHead + tbsLen)]))
+    const pem = Buffer.from(`-----BEGIN CERTIFICATE-----\n${cert.toString('base64')}\n-----END CERTIFICATE-----\n`)
+    expect(new X509Certificate(pem).publicKey.asymmetricKeyType).toBe('ec')
+    const prot = encodeCbor(new Map([[1, -35]]))
+    const cose = encodeCbor([prot, new Map(), encodeCbor(new Map([['register_index', 0]])), new Uint8Array(96)])
+    const pcr0 = new Uint8Array(48)
+    expect(checkSignatureSection(encodeSignatureSection(pem, cose), pcr0).valid).toBe(false)
+  })
+
   it('random mutations inside a real signature section: verified, or a typed error (property)', async () => {
     const file = readFileSync(join(tmp.dir, 'signed.eif'))
     const sig = rawSections(file)[5]
