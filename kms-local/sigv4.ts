@@ -62,6 +62,11 @@ export function verifySigV4(req: SignedRequest, credentials: ReadonlyMap<string,
   const auth = headers.get('authorization')
   if (auth === undefined || auth.length === 0) throw kms('MissingAuthenticationTokenException', 'Missing Authentication Token')
   if (auth.length > 1) throw kms('IncompleteSignatureException', 'Multiple Authorization headers')
+  // The signature covers a repeated header's values joined by commas, while the service acts on
+  // one of them: the headers it acts on must appear once.
+  for (const [h, name] of [['x-amz-target', 'X-Amz-Target'], ['content-type', 'Content-Type']]) {
+    if ((headers.get(h)?.length ?? 0) > 1) throw kms('IncompleteSignatureException', `Multiple ${name} headers`)
+  }
   const parsed = parseAuthorization(auth[0])
 
   const [akid, scopeDate, scopeRegion, scopeService, terminal, ...rest] = parsed.credential.split('/')

@@ -97,6 +97,20 @@ describe('SigV4 verifier (verifySigV4) against a hand-written signer', () => {
     return { method: 'POST', url: '/', rawHeaders: Object.entries(headers).flat(), body: Buffer.from('{}') }
   }
 
+  it('a repeated X-Amz-Target or Content-Type is refused (signed as one joined value, acted on as the first)', () => {
+    const now = new Date('2026-01-01T00:00:00Z')
+    const ok = signed('20260101T000000Z')
+    expect(verifySigV4(ok, creds, { region: 'us-east-1', now }).account).toBe('111122223333')
+    const ct = ['Content-Type', 'application/x-amz-json-1.1']
+    expect(verifySigV4({ ...ok, rawHeaders: [...ok.rawHeaders, ...ct] }, creds, { region: 'us-east-1', now }).account).toBe('111122223333')
+    for (const [name, extra] of [['X-Amz-Target', ['x-amz-target', 'TrentService.Decrypt']], ['Content-Type', [...ct, 'content-type', 'application/json']]] as const) {
+      const req = { ...ok, rawHeaders: [...ok.rawHeaders, ...extra] }
+      expect(() => verifySigV4(req, creds, { region: 'us-east-1', now }), name).toThrow(
+        expect.objectContaining({ type: 'IncompleteSignatureException', message: `Multiple ${name} headers` }),
+      )
+    }
+  })
+
   it('accepts a real instant; refuses dates Date.UTC would roll over (Feb 29 of 2026, month 13, hour 24)', () => {
     expect(verifySigV4(signed('20260101T000000Z'), creds, { region: 'us-east-1', now: new Date('2026-01-01T00:00:00Z') }).account).toBe('111122223333')
     for (const [amzDate, now] of [['20260229T000000Z', '2026-03-01T00:00:00Z'], ['20251301T000000Z', '2026-01-01T00:00:00Z'], ['20260101T240000Z', '2026-01-02T00:00:00Z']]) {
