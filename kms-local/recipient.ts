@@ -38,14 +38,15 @@ export interface RecipientRequest {
 }
 
 /**
- * Verifies a `Recipient`.
+ * Verifies a `Recipient` at `now` (the service's clock, the one SigV4 was checked against), or at
+ * the document's own timestamp when so configured.
  * @throws {KmsError} ValidationException when the document does not verify or carries no RSA-2048 key
  */
-export async function verifyRecipient(r: RecipientRequest, cfg: RecipientConfig): Promise<VerifiedRecipient> {
+export async function verifyRecipient(r: RecipientRequest, cfg: RecipientConfig, now: Date = new Date()): Promise<VerifiedRecipient> {
   if (r.KeyEncryptionAlgorithm !== 'RSAES_OAEP_SHA_256') {
     throw kms('ValidationException', 'Recipient KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256')
   }
-  let at: Date | undefined
+  let at = now
   if (cfg.verifyAtDocumentTime === true) {
     try {
       at = new Date(decodeAttestationDocument(r.AttestationDocument).timestamp)
@@ -58,7 +59,7 @@ export async function verifyRecipient(r: RecipientRequest, cfg: RecipientConfig)
   try {
     result = await verifyAttestation(r.AttestationDocument, {
       ...(cfg.trustAnchors !== undefined ? { trustAnchors: cfg.trustAnchors } : {}),
-      ...(at !== undefined ? { at } : {}),
+      at,
       ...(cfg.maxAgeMs !== undefined ? { maxAgeMs: cfg.maxAgeMs } : {}),
       // KMS accepts debug-mode documents; their all-zero PCRs fail any PCR condition in the key policy.
       allowDebug: true,

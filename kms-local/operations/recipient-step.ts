@@ -13,7 +13,7 @@ import type { OpContext } from '../context.js'
 /** Verifies `req.Recipient` when present; null when absent. */
 export async function recipientOf(req: Record<string, Value>, ctx: OpContext): Promise<VerifiedRecipient | null> {
   if (req.Recipient === undefined) return null
-  const r = await verifyRecipient(req.Recipient as unknown as RecipientRequest, { ...ctx.recipient, logger: ctx.log })
+  const r = await verifyRecipient(req.Recipient as unknown as RecipientRequest, { ...ctx.recipient, logger: ctx.log }, ctx.now)
   ctx.log.info({ moduleId: r.moduleId, kind: r.kind, debug: r.debug }, 'Recipient attestation document verified')
   return r
 }

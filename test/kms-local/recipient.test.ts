@@ -14,7 +14,7 @@ import {
   GenerateRandomCommand,
   GetPublicKeyCommand,
   ScheduleKeyDeletionCommand,
-  type KMSClient,
+  KMSClient,
 } from '@aws-sdk/client-kms'
 import { silentLogger } from '../../common/log.js'
 import { NsmSimulator } from '../../nsm/simulator/index.js'
@@ -150,6 +150,26 @@ describe('Recipient with simulator documents', () => {
       expect(f.message).toContain('ERR_ATTESTATION_CHAIN_UNTRUSTED')
     } finally {
       await strict.close()
+    }
+  })
+
+  it("documents are verified at the service's clock (its now option), as SigV4 is", async () => {
+    const past = () => new Date(Date.now() - 5 * 3600_000)
+    const old = await NsmSimulator.ephemeral({ logger: silentLogger, now: past })
+    const oldDoc = await old.attest({ publicKey: spki(recipientKey.publicKey) })
+    const then = await start({ trustRoots: [old.rootCertificatePem, sim.rootCertificatePem], now: past })
+    try {
+      // a new client per call: the SDK resets its clock offset from the server's (real) Date header
+      const cl = (): KMSClient => new KMSClient({ region: then.region, endpoint: then.endpoint, credentials: then.credentials[0], maxAttempts: 1, systemClockOffset: -5 * 3600_000 })
+      const id = (await cl().send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!
+      const r = await cl().send(new GenerateDataKeyCommand({ KeyId: id, KeySpec: 'AES_256', Recipient: recipient(oldDoc) }))
+      expect(open(r.CiphertextForRecipient!)).toHaveLength(32)
+      // today's document lies in that clock's future
+      const e = await failure(cl().send(new GenerateDataKeyCommand({ KeyId: id, KeySpec: 'AES_256', Recipient: recipient(doc) })))
+      expect(e.message).toMatch(/ERR_ATTESTATION_(CERTIFICATE_NOT_YET_VALID|TIMESTAMP)/)
+    } finally {
+      await then.close()
+      await old.close()
     }
   })
 
