@@ -7,6 +7,7 @@
  * @module
  */
 import { KMSClient } from '@aws-sdk/client-kms'
+import { createPublicKey } from 'node:crypto'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import * as https from 'node:https'
 import { parse, UsageError, type Io, type Main } from '../common/cli.js'
@@ -23,6 +24,12 @@ Commands (each attests a fresh ephemeral RSA-2048 key and sends KMS a Recipient)
   generate-data-key --key-id K [--key-spec AES_256|AES_128 | --bytes N] --out FILE
   decrypt           --ciphertext FILE [--key-id K] --out FILE
   generate-random   --bytes N --out FILE
+  generate-data-key-pair --key-id K --key-pair-spec SPEC --out FILE
+                    SPEC: RSA_2048|RSA_3072|RSA_4096|ECC_NIST_P256|ECC_NIST_P384|ECC_NIST_P521|
+                    ECC_SECG_P256K1; the private key (DER PKCS#8) goes to FILE, the public key
+                    and PrivateKeyCiphertextBlob to stdout
+  derive-shared-secret --key-id K --public-key FILE --out FILE
+                    ECDH of the KMS key with the peer's public key (DER SPKI or PEM)
 
 Options:
   --context K=V     encryption context entry (repeatable; generate-data-key, decrypt)
@@ -35,10 +42,12 @@ Options:
                     Node's bundled roots (e.g. a development CA)
   --nsm SPEC        NSM to use: /dev/nsm (default, or NITRO_RECIPIENT_NSM), unix:/path, simulator:<dir>
   --out FILE        where the plaintext goes (created, mode 0600; never printed)
+  --timeout-ms N    limit on each KMS request, connect included (default 30000)
   -h, --help
 
 Credentials come from the AWS SDK's default chain (e.g. AWS_CONTAINER_CREDENTIALS_FULL_URI served
-by host-proxy's credential endpoint). stdout is JSON: KeyId, CiphertextBlob (base64), Out.
+by host-proxy's credential endpoint). stdout is JSON: KeyId, CiphertextBlob (base64), Out (and
+for generate-data-key-pair KeyPairSpec, PublicKey, PrivateKeyCiphertextBlob, base64).
 `
 
 const OPTIONS = {
@@ -53,8 +62,18 @@ const OPTIONS = {
   ca: { type: 'string' },
   nsm: { type: 'string' },
   out: { type: 'string' },
+  'key-pair-spec': { type: 'string' },
+  'public-key': { type: 'string' },
+  'timeout-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
+
+const COMMANDS = ['generate-data-key', 'decrypt', 'generate-random', 'generate-data-key-pair', 'derive-shared-secret']
+/** The DataKeyPairSpecs KMS offers (SM2 only in China Regions, and not by kms-local). */
+const KEY_PAIR_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SM2'] as const
+type KeyPairSpec = (typeof KEY_PAIR_SPECS)[number]
+/** A DER SPKI of any curve KMS has, or its PEM: more than enough. */
+const MAX_PUBLIC_KEY = 16 * 1024
 
 function context(entries: string[] | undefined): Record<string, string> | undefined {
   if (entries === undefined) return undefined
@@ -142,6 +161,24 @@ function viaOption(v: string | undefined): Address | undefined {
   }
 }
 
+/** The peer key of derive-shared-secret: DER SPKI as is, PEM converted to it; checked again by KMS. */
+function peerKey(bytes: Buffer): Buffer {
+  // Only a PUBLIC KEY block: from a private key's PEM node:crypto would quietly derive one.
+  const pem = /^-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END PUBLIC KEY-----\s*$/.exec(bytes.toString('latin1'))
+  const der = pem === null ? bytes : Buffer.from(pem[1], 'base64')
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' })
+  } catch {
+    throw new UsageError('--public-key: expected a DER SubjectPublicKeyInfo or a PEM "PUBLIC KEY"')
+  }
+}
+
+function timeoutOption(v: string | undefined): number {
+  if (v === undefined) return 30_000
+  if (!/^[0-9]{1,7}$/.test(v) || Number(v) < 1) throw new UsageError('--timeout-ms: expected an integer 1..9999999')
+  return Number(v)
+}
+
 function required(v: string | undefined, name: string): string {
   if (v === undefined || v === '') throw new UsageError(`--${name} is required`)
   return v
@@ -155,7 +192,7 @@ export const main: Main = async (argv: string[], io: Io) => {
     return values.help === true ? 0 : 2
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`)
-  if (!['generate-data-key', 'decrypt', 'generate-random'].includes(command)) throw new UsageError(`unknown command '${command}'`)
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}'`)
   // Every argument is checked before anything is opened or sent.
   const out = required(values.out, 'out')
   const encryptionContext = context(values.context)
@@ -181,10 +218,30 @@ export const main: Main = async (argv: string[], io: Io) => {
       const r = await client.decrypt({ ciphertextBlob: blob, keyId: values['key-id'], encryptionContext })
       return { plaintext: r.plaintext, meta: { KeyId: r.keyId } }
     }
+  } else if (command === 'generate-data-key-pair') {
+    const keyId = required(values['key-id'], 'key-id')
+    const spec = required(values['key-pair-spec'], 'key-pair-spec')
+    if (!(KEY_PAIR_SPECS as readonly string[]).includes(spec)) throw new UsageError(`--key-pair-spec: one of ${KEY_PAIR_SPECS.join(', ')}`)
+    run = async (client) => {
+      const p = await client.generateDataKeyPair({ keyId, keyPairSpec: spec as KeyPairSpec, encryptionContext })
+      const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64')
+      return {
+        plaintext: p.privateKey,
+        meta: { KeyId: p.keyId, KeyPairSpec: p.keyPairSpec, PublicKey: b64(p.publicKey), PrivateKeyCiphertextBlob: b64(p.privateKeyCiphertextBlob) },
+      }
+    }
+  } else if (command === 'derive-shared-secret') {
+    const keyId = required(values['key-id'], 'key-id')
+    const publicKey = peerKey(await readOption(required(values['public-key'], 'public-key'), 'public-key', MAX_PUBLIC_KEY))
+    run = async (client) => {
+      const r = await client.deriveSharedSecret({ keyId, publicKey })
+      return { plaintext: r.sharedSecret, meta: { KeyId: r.keyId } }
+    }
   } else {
     const n = bytesOption(required(values.bytes, 'bytes'), 1024)!
     run = async (client) => ({ plaintext: await client.generateRandom(n), meta: {} })
   }
+  const timeoutMs = timeoutOption(values['timeout-ms'])
   const ca = values.ca === undefined ? undefined : await readOption(values.ca, 'ca', MAX_CA)
   // The scheme comes from the parsed URL (HTTP:// is http too), never from a string prefix.
   const plainHttp = endpointOption(values.endpoint)?.protocol === 'http:'
@@ -192,14 +249,16 @@ export const main: Main = async (argv: string[], io: Io) => {
   if (ca !== undefined && plainHttp) throw new UsageError('--ca: the endpoint is plain http, there is no certificate to check')
   // Direct https gets its own agent too, so that --ca applies and NODE_TLS_REJECT_UNAUTHORIZED=0
   // in the environment cannot turn verification off (tls.connect's default follows it).
+  // A stalled relay or endpoint must not hold each of the SDK's attempts for minutes.
+  const timeouts = { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }
   const requestHandler =
     via !== undefined
       ? plainHttp
-        ? { httpAgent: tunnelHttpAgent({ via }) }
-        : { httpsAgent: tunnelHttpsAgent({ via, ...(ca ? { ca } : {}) }) }
+        ? { ...timeouts, httpAgent: tunnelHttpAgent({ via }) }
+        : { ...timeouts, httpsAgent: tunnelHttpsAgent({ via, ...(ca ? { ca } : {}) }) }
       : plainHttp
-        ? undefined
-        : { httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: true, ...(ca ? { ca } : {}) }) }
+        ? timeouts
+        : { ...timeouts, httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: true, ...(ca ? { ca } : {}) }) }
   const fh = await createOut(out)
   let written = false
   try {
@@ -208,7 +267,7 @@ export const main: Main = async (argv: string[], io: Io) => {
     const kms = new KMSClient({
       ...(values.region !== undefined ? { region: values.region } : {}),
       ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}),
-      ...(requestHandler !== undefined ? { requestHandler } : {}),
+      requestHandler,
     })
     // Checked on the request as built: the SDK also takes endpoints from AWS_ENDPOINT_URL(_KMS)
     // and ~/.aws/config, and an http request would skip TLS and --via's agent (a direct connection).

@@ -6,7 +6,8 @@ import * as tls from 'node:tls'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify } from 'node:crypto'
+import { CreateKeyCommand, EncryptCommand, GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { startKmsLocal, type KmsLocal } from '../../kms-local/index.js'
 import { NsmSimulator } from '../../nsm/index.js'
 import { main } from '../../enclave-app/main.js'
@@ -196,6 +197,67 @@ describe('nitro-recipient enclave-app', () => {
     }
     expect(existsSync(join(dir, 'tls-unverified'))).toBe(false)
     await expect(main([...args.slice(0, 3), '--endpoint', kms.endpoint, '--ca', join(dir, 'front.pem'), '--out', join(dir, 'ca-http')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+  })
+
+  it('generate-data-key-pair: the private key (PKCS#8) to a new 0600 file, the public half and the wrapped key on stdout', async () => {
+    const c = captureIo()
+    const out = join(dir, 'pair.der')
+    expect(await main(['generate-data-key-pair', '--key-id', keyId, '--key-pair-spec', 'ECC_NIST_P256', ...common(), '--out', out], c.io)).toBe(0)
+    const meta = JSON.parse(c.stdout()) as Record<string, string>
+    expect(Object.keys(meta).sort()).toEqual(['KeyId', 'KeyPairSpec', 'Out', 'PrivateKeyCiphertextBlob', 'PublicKey'])
+    expect(meta.KeyPairSpec).toBe('ECC_NIST_P256')
+    expect(statSync(out).mode & 0o777).toBe(0o600)
+    const der = readFileSync(out)
+    expect(c.stdout()).not.toContain(der.toString('base64'))
+    const priv = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+    const pub = createPublicKey({ key: Buffer.from(meta.PublicKey, 'base64'), format: 'der', type: 'spki' })
+    expect(verify('sha256', Buffer.from('m'), pub, sign('sha256', Buffer.from('m'), priv))).toBe(true)
+    // the wrapped private key decrypts (through the Recipient again) to the same bytes
+    writeFileSync(join(dir, 'pair.blob'), Buffer.from(meta.PrivateKeyCiphertextBlob, 'base64'))
+    expect(await main(['decrypt', '--ciphertext', join(dir, 'pair.blob'), ...common(), '--out', join(dir, 'pair2.der')], captureIo().io)).toBe(0)
+    expect(readFileSync(join(dir, 'pair2.der')).equals(der)).toBe(true)
+    for (const bad of [['--key-pair-spec', 'RSA_1024'], []]) {
+      await expect(main(['generate-data-key-pair', '--key-id', keyId, ...bad, ...common(), '--out', join(dir, 'pair-bad')], c.io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    }
+    expect(existsSync(join(dir, 'pair-bad'))).toBe(false)
+  })
+
+  it('derive-shared-secret: the ECDH secret (as the peer computes it) to a new 0600 file; the peer key as DER or PEM', async () => {
+    const ka = (await parent.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' }))).KeyMetadata!.KeyId!
+    const kmsPublic = createPublicKey({ key: Buffer.from((await parent.send(new GetPublicKeyCommand({ KeyId: ka }))).PublicKey!), format: 'der', type: 'spki' })
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: kmsPublic })
+    writeFileSync(join(dir, 'peer.der'), peer.publicKey.export({ type: 'spki', format: 'der' }))
+    writeFileSync(join(dir, 'peer.pem'), peer.publicKey.export({ type: 'spki', format: 'pem' }))
+    writeFileSync(join(dir, 'peer-private.pem'), peer.privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    for (const f of ['peer.der', 'peer.pem']) {
+      const c = captureIo()
+      const out = join(dir, `secret-${f}`)
+      expect(await main(['derive-shared-secret', '--key-id', ka, '--public-key', join(dir, f), ...common(), '--out', out], c.io)).toBe(0)
+      expect(readFileSync(out).equals(expected)).toBe(true)
+      expect(statSync(out).mode & 0o777).toBe(0o600)
+      expect(JSON.parse(c.stdout())).toEqual({ KeyId: expect.stringContaining(ka), Out: out })
+    }
+    // a private key is not a public key, even though node:crypto would derive one from it
+    await expect(main(['derive-shared-secret', '--key-id', ka, '--public-key', join(dir, 'peer-private.pem'), ...common(), '--out', join(dir, 'secret-bad')], captureIo().io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    expect(existsSync(join(dir, 'secret-bad'))).toBe(false)
+  })
+
+  it('--timeout-ms ends a request to an endpoint that accepts and never answers', async () => {
+    const held: net.Socket[] = []
+    const silent = net.createServer((s) => void held.push(s))
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    try {
+      const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+      const args = ['generate-random', '--bytes', '16', '--endpoint', endpoint, '--region', kms.region, '--nsm', `simulator:${join(dir, 'sim')}`]
+      await expect(main([...args, '--timeout-ms', '200', '--out', join(dir, 'stalled')], captureIo().io)).rejects.toMatchObject({ code: 'ERR_ENCLAVE_APP_KMS_REQUEST' })
+      expect(held.length).toBeGreaterThan(0)
+      expect(existsSync(join(dir, 'stalled'))).toBe(false)
+      await expect(main([...args, '--timeout-ms', '0', '--out', join(dir, 'stalled')], captureIo().io)).rejects.toMatchObject({ code: 'ERR_USAGE' })
+    } finally {
+      for (const s of held) s.destroy()
+      await new Promise<void>((r) => silent.close(() => r()))
+    }
   })
 
   it('usage errors', async () => {
