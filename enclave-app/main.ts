@@ -10,7 +10,7 @@ import { KMSClient } from '@aws-sdk/client-kms'
 import { createPublicKey } from 'node:crypto'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import * as https from 'node:https'
-import { parse, UsageError, type Io, type Main } from '../common/cli.js'
+import { parse, processIo, readInput, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
 import { openAttester } from '../nsm/index.js'
 import { toAddress, type Address } from '../vsock-bridge/index.js'
@@ -102,29 +102,18 @@ const MAX_CIPHERTEXT = 6144
 const MAX_CA = 1024 * 1024
 
 /**
- * Reads `path` (a file, or a pipe such as /dev/stdin) but never more than `max` bytes: a device
- * such as /dev/zero must not fill the memory. Every failure is a usage error naming the option.
+ * Reads an option's file with common/cli's bounded reader (a device such as /dev/zero must not
+ * fill the memory); every failure, an empty file included, is a usage error naming the option.
  */
 async function readOption(path: string, option: string, max: number): Promise<Buffer> {
-  let fh: FileHandle | undefined
+  let b: Buffer
   try {
-    fh = await open(path, 'r')
-    const buf = Buffer.alloc(max + 1)
-    let n = 0
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, null)
-      if (bytesRead === 0) break
-      n += bytesRead
-      if (n > max) throw new UsageError(`--${option} ${path}: larger than ${max} bytes`)
-    }
-    if (n === 0) throw new UsageError(`--${option} ${path}: empty`)
-    return buf.subarray(0, n)
+    b = await readInput(path === '-' ? './-' : path, processIo, max)
   } catch (e) {
-    if (e instanceof UsageError) throw e
-    throw new UsageError(`--${option} ${path}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
-  } finally {
-    await fh?.close()
+    throw e instanceof UsageError ? new UsageError(`--${option} ${e.message}`) : e
   }
+  if (b.length === 0) throw new UsageError(`--${option} ${path}: empty`)
+  return b
 }
 
 /**
