@@ -146,6 +146,9 @@ function positiveInt(v: string, what: string): number {
   return Number(v)
 }
 
+/** socat's default -t: how long stdin may still be sent after the peer's end of stream. */
+const PEER_EOF_LINGER_MS = 500
+
 /** stdin -> socket, socket -> stdout; resolves when the socket has closed. */
 function stdio(s: Socket, io: Io): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -153,8 +156,14 @@ function stdio(s: Socket, io: Io): Promise<number> {
     s.on('error', (e) => (failed = e))
     io.stdin.pipe(s)
     s.pipe(io.stdout, { end: false })
+    // As socat: once the peer has finished sending, stdin gets half a second more, then the
+    // stream closes (interactive use would otherwise wait for Ctrl-D after the peer hung up).
+    let linger: NodeJS.Timeout | undefined
+    s.once('end', () => (linger = setTimeout(() => s.destroy(), PEER_EOF_LINGER_MS)))
     s.once('close', () => {
+      clearTimeout(linger)
       io.stdin.unpipe(s)
+      io.stdin.pause()
       if (failed !== undefined) {
         io.stderr.write(`${COMMAND}: error ${(failed as NodeJS.ErrnoException).code ?? 'EIO'}: ${failed.message}\n`)
         resolve(EXIT_FAILED)

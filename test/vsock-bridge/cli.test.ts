@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../common/log.js'
 import { connect, listen, localCid, parseAddress, relay } from '../../vsock-bridge/index.js'
@@ -70,6 +71,19 @@ describe('nitro-recipient vsock', () => {
     const c = captureIo('hello stdio')
     expect(await main(['connect', `unix:${path}`], c.io)).toBe(0)
     expect(c.stdout()).toBe('HELLO STDIO')
+    await l.close()
+  })
+
+  it('connect ends after the peer hung up, although stdin stays open (as socat)', async () => {
+    const path = join(dir, 'hangup.sock')
+    const l = await listen(`unix:${path}`, (s) => void s.end('bye'), { allowHalfOpen: true })
+    const c = captureIo()
+    const stdin = new PassThrough() // never ends: an interactive terminal
+    const done = main(['connect', `unix:${path}`], { ...c.io, stdin })
+    const first = await Promise.race([done, new Promise((r) => setTimeout(() => r('still running'), 10_000))])
+    expect(first).toBe(0)
+    expect(c.stdout()).toBe('bye')
+    stdin.destroy()
     await l.close()
   })
 })
