@@ -7,11 +7,11 @@
  * @module
  */
 import { KMSClient } from '@aws-sdk/client-kms'
-import { createPublicKey } from 'node:crypto'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import * as https from 'node:https'
 import { parse, processIo, readInput, UsageError, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
+import { parseSpki } from '../common/spki.js'
 import { openAttester } from '../nsm/index.js'
 import { toAddress, type Address } from '../vsock-bridge/index.js'
 import { RecipientClient } from './client.js'
@@ -150,16 +150,11 @@ function viaOption(v: string | undefined): Address | undefined {
   }
 }
 
-/** The peer key of derive-shared-secret: DER SPKI as is, PEM converted to it; checked again by KMS. */
+/** The peer key of derive-shared-secret: DER SPKI or PEM `PUBLIC KEY` (checked again by KMS). */
 function peerKey(bytes: Buffer): Buffer {
-  // Only a PUBLIC KEY block: from a private key's PEM node:crypto would quietly derive one.
-  const pem = /^-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END PUBLIC KEY-----\s*$/.exec(bytes.toString('latin1'))
-  const der = pem === null ? bytes : Buffer.from(pem[1], 'base64')
-  try {
-    return createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' })
-  } catch {
-    throw new UsageError('--public-key: expected a DER SubjectPublicKeyInfo or a PEM "PUBLIC KEY"')
-  }
+  const spki = parseSpki(bytes)
+  if (spki === undefined) throw new UsageError('--public-key: expected a DER SubjectPublicKeyInfo or a PEM "PUBLIC KEY"')
+  return spki
 }
 
 function timeoutOption(v: string | undefined): number {

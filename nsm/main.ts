@@ -2,11 +2,11 @@
  * `nitro-recipient nsm ...`: thin CLI over the NSM client and the simulator (see {@link HELP}).
  * @module
  */
-import { createPublicKey } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { EXIT_OK, UsageError, commandMain, parse, parseHex, readInput, topLevelHelp, type Io, type Main } from '../common/cli.js'
 import { createLogger } from '../common/log.js'
+import { parseSpki } from '../common/spki.js'
 import type { Attester } from './attester.js'
 import { NSM_ENV, openAttester } from './open.js'
 import { pcrsFromEif } from './simulator/eif.js'
@@ -114,16 +114,11 @@ async function describe(args: string[], io: Io): Promise<number> {
   return EXIT_OK
 }
 
-/** A DER SubjectPublicKeyInfo from a DER or PEM file (validated by node:crypto, re-exported as DER). */
+/** A DER SubjectPublicKeyInfo from a DER file or a PEM `PUBLIC KEY` block (common/spki.ts). */
 async function readPublicKey(path: string, io: Io): Promise<Buffer> {
-  const raw = await readInput(path, io, 16 * 1024)
-  const text = raw.toString('latin1')
-  try {
-    const key = text.includes('-----BEGIN') ? createPublicKey(text) : createPublicKey({ key: raw, format: 'der', type: 'spki' })
-    return key.export({ type: 'spki', format: 'der' })
-  } catch {
-    throw new UsageError(`${path}: not a public key (DER or PEM SubjectPublicKeyInfo)`)
-  }
+  const spki = parseSpki(await readInput(path, io, 16 * 1024))
+  if (spki === undefined) throw new UsageError(`${path}: not a public key (DER SubjectPublicKeyInfo or PEM "PUBLIC KEY")`)
+  return spki
 }
 
 async function attest(args: string[], io: Io): Promise<number> {

@@ -78,7 +78,7 @@ describe('must show: init, serve, attest over the NSM protocol, verify with the 
   })
 
   test('--public-key (PEM and DER) is bound into the document', async () => {
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const pem = join(work, 'pub.pem')
     const der = join(work, 'pub.der')
     writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }))
@@ -93,6 +93,10 @@ describe('must show: init, serve, attest over the NSM protocol, verify with the 
     const bogus = join(work, 'bogus.pem')
     writeFileSync(bogus, 'not a key')
     expect((await nsm(['attest', '--nsm', `simulator:${dir}`, '--public-key', bogus])).code).toBe(2)
+    // a private key is refused, although node:crypto would derive its public half
+    const priv = join(work, 'priv.pem')
+    writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    expect((await nsm(['attest', '--nsm', `simulator:${dir}`, '--public-key', priv])).code).toBe(2)
   })
 
   test('describe prints DescribeNSM and all 32 PCRs as JSON', async () => {
