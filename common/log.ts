@@ -7,12 +7,15 @@ import { pino, type Logger, type DestinationStream } from 'pino'
 
 export type { Logger }
 
-/** Fields never written to a log, wherever they appear. */
-const REDACT = [
-  'privateKey', '*.privateKey', 'plaintext', '*.plaintext', 'Plaintext', '*.Plaintext',
-  'PrivateKeyPlaintext', '*.PrivateKeyPlaintext', 'SecretAccessKey', '*.SecretAccessKey',
-  'secretAccessKey', '*.secretAccessKey', 'Token', '*.Token', 'sessionToken', '*.sessionToken',
+/**
+ * Fields never written to a log: at the top level and up to two objects deep (pino's redaction
+ * has no recursive wildcard). A second line of defence only: code never logs secrets at all.
+ */
+const SECRET_FIELDS = [
+  'privateKey', 'plaintext', 'Plaintext', 'PrivateKeyPlaintext', 'SharedSecret', 'SecretAccessKey',
+  'secretAccessKey', 'Token', 'token', 'sessionToken', 'SessionToken',
 ]
+const REDACT = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`])
 
 export function createLogger(component: string, opts: { level?: string; destination?: DestinationStream } = {}): Logger {
   const level = opts.level ?? process.env.NITRO_RECIPIENT_LOG_LEVEL ?? 'info'
