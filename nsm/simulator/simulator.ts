@@ -72,6 +72,7 @@ export class NsmSimulator implements Attester {
   readonly #chain: LiveChain
   readonly #now: () => Date
   readonly #config: SimulatorConfig
+  readonly #log: Logger
 
   private constructor(config: SimulatorConfig, chain: LiveChain, readonly directory: string | null, opts: OpenOptions) {
     this.#config = config
@@ -81,6 +82,7 @@ export class NsmSimulator implements Attester {
     this.#bank.lockRange(BOOT_LOCKED_PCRS)
     this.description = directory === null ? 'simulator (in-process, ephemeral)' : `simulator (in-process, ${directory})`
     const log = opts.logger ?? createLogger('nsm-simulator', { level: process.env.NITRO_RECIPIENT_LOG_LEVEL ?? 'warn' })
+    this.#log = log
     log.warn(
       { moduleId: this.moduleId, directory, debug: config.debug },
       'NSM SIMULATOR in use: attestation documents are signed by a development CA, not by AWS',
@@ -106,8 +108,12 @@ export class NsmSimulator implements Attester {
 
   /** Opens an existing simulator directory (checks every key and chain link). */
   static async open(dir: string, opts: OpenOptions = {}): Promise<NsmSimulator> {
-    const { config, chain } = await readStore(dir)
-    return new NsmSimulator(config, new LiveChain(chain, config.identity, (r) => saveRenewed(dir, r)), dir, opts)
+    const { config, chain, repaired } = await readStore(dir, (opts.now ?? (() => new Date()))())
+    const sim = new NsmSimulator(config, new LiveChain(chain, config.identity, (r) => saveRenewed(dir, r)), dir, opts)
+    if (repaired.length > 0) {
+      sim.#log.warn({ directory: dir, repaired }, 'simulator directory held a half-written renewal: these levels were re-issued')
+    }
+    return sim
   }
 
   get identity(): Identity {

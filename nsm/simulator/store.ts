@@ -15,7 +15,7 @@ import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:
 import { constants as fsc } from 'node:fs'
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { EC_ALGORITHM, LEVELS, x509, type CaLevel, type Identity, type Issued } from './ca.js'
+import { EC_ALGORITHM, LEVELS, issue, x509, type CaLevel, type Identity, type Issued } from './ca.js'
 import type { Chain } from './chain.js'
 import { NsmSimulatorStateError } from '../errors.js'
 
@@ -176,7 +176,8 @@ export function parseConfig(text: string, where: string): SimulatorConfig {
   return { identity: id as unknown as Identity, debug: v.debug as boolean, pcrs: out }
 }
 
-async function loadIssued(dir: string, level: CaLevel): Promise<Issued> {
+/** A level's certificate and key; `null` when the key belongs to another certificate. */
+async function loadIssued(dir: string, level: CaLevel): Promise<Issued | null> {
   const certPem = (await readBounded(join(dir, certFile(level)), false)).toString('utf8')
   const keyPem = await readBounded(join(dir, keyFile(level)), true)
   let cert: x509.X509Certificate
@@ -189,9 +190,7 @@ async function loadIssued(dir: string, level: CaLevel): Promise<Issued> {
   let pkcs8: Buffer | undefined
   try {
     const priv = createPrivateKey({ key: keyPem, format: 'pem' })
-    if (!createPublicKey(priv).export({ type: 'spki', format: 'der' }).equals(spki)) {
-      throw new NsmSimulatorStateError(`${keyFile(level)} does not belong to ${certFile(level)}`)
-    }
+    if (!createPublicKey(priv).export({ type: 'spki', format: 'der' }).equals(spki)) return null
     pkcs8 = priv.export({ type: 'pkcs8', format: 'der' })
     const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, EC_ALGORITHM, true, ['sign'])
     const publicKey = await crypto.subtle.importKey('spki', spki, EC_ALGORITHM, true, ['verify'])
@@ -205,21 +204,42 @@ async function loadIssued(dir: string, level: CaLevel): Promise<Issued> {
   }
 }
 
-/** Reads and checks a simulator directory: config, every key matching its certificate, every link signed by its parent. */
-export async function readStore(dir: string): Promise<{ config: SimulatorConfig; chain: Chain }> {
+/**
+ * Reads and checks a simulator directory: config, every key matching its certificate, every link
+ * signed by its parent. A renewal replaces its files one at a time, so a crash, or a second
+ * process renewing the same directory, can leave a level whose key or issuer belongs to another
+ * generation than its neighbours: everything from that level down is then re-issued by the last
+ * consistent CA at `now`, as a renewal would, and saved (`repaired` names the levels). The root
+ * is never replaced (other processes trust it): a broken root is an error.
+ */
+export async function readStore(dir: string, now: Date = new Date()): Promise<{ config: SimulatorConfig; chain: Chain; repaired: CaLevel[] }> {
   await checkDirectory(dir)
   const config = parseConfig((await readBounded(join(dir, CONFIG_FILE), false)).toString('utf8'), join(dir, CONFIG_FILE))
   const chain: Partial<Chain> = {}
   let parent: Issued | null = null
-  for (const level of LEVELS) {
+  for (const [i, level] of LEVELS.entries()) {
     const issued = await loadIssued(dir, level)
     const signer = parent ?? issued
     const linked =
+      issued !== null &&
+      signer !== null &&
       issued.cert.issuer === signer.cert.subject &&
       (await issued.cert.verify({ publicKey: signer.publicKey, signatureOnly: true }, crypto).catch(() => false))
-    if (!linked) throw new NsmSimulatorStateError(`${certFile(level)} is not issued by ${certFile(signer.level)}`)
+    if (!linked) {
+      if (parent === null) {
+        throw new NsmSimulatorStateError(issued === null ? `${keyFile(level)} does not belong to ${certFile(level)}` : `${certFile(level)} is not self-signed`)
+      }
+      const renewed: Issued[] = []
+      for (const l of LEVELS.slice(i)) {
+        parent = await issue(l, config.identity, parent, now)
+        chain[l] = parent
+        renewed.push(parent)
+      }
+      await saveRenewed(dir, renewed)
+      return { config, chain: chain as Chain, repaired: renewed.map((r) => r.level) }
+    }
     chain[level] = issued
     parent = issued
   }
-  return { config, chain: chain as Chain }
+  return { config, chain: chain as Chain, repaired: [] }
 }

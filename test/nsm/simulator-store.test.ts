@@ -70,18 +70,42 @@ describe('persistence', () => {
     await expect(NsmSimulator.open(shared, { logger: silentLogger })).resolves.toBeInstanceOf(NsmSimulator)
   })
 
-  test('a key that does not match its certificate, or a certificate from another hierarchy, is refused', async () => {
+  test('a half-written renewal (a key or issuer of another generation) is re-issued from the last consistent CA; a broken root is refused', async () => {
+    // what a crash between a level's key and certificate leaves, and what two processes renewing
+    // the same directory can interleave into
     const dir = fresh()
-    await NsmSimulator.init(dir, { logger: silentLogger })
+    const a = await NsmSimulator.init(dir, { logger: silentLogger })
+    const root = readFileSync(join(dir, 'root.pem'), 'utf8')
+    const regional = readFileSync(join(dir, 'regional.pem'))
     copyFileSync(join(dir, 'regional.key'), join(dir, 'leaf.key'))
-    await expect(NsmSimulator.open(dir, { logger: silentLogger })).rejects.toMatchObject({ message: /leaf\.key does not belong to leaf\.pem/ })
+    const warnings: unknown[] = []
+    const logger = { ...silentLogger, warn: (o: unknown) => void warnings.push(o) } as unknown as typeof silentLogger
+    const b = await NsmSimulator.open(dir, { logger })
+    expect(warnings).toContainEqual(expect.objectContaining({ repaired: ['leaf'] }))
+    expect((await verifyAttestation(await b.attest({}), { trustAnchors: [root] })).moduleId).toBe(a.moduleId)
+    expect(readFileSync(join(dir, 'regional.pem')).equals(regional)).toBe(true)
+    // saved: the next open finds nothing to repair
+    warnings.length = 0
+    await NsmSimulator.open(dir, { logger })
+    expect(warnings).not.toContainEqual(expect.objectContaining({ repaired: expect.anything() }))
 
     const dir2 = fresh()
     const other = fresh()
     await NsmSimulator.init(dir2, { logger: silentLogger })
     await NsmSimulator.init(other, { logger: silentLogger })
     for (const f of ['zonal.pem', 'zonal.key']) copyFileSync(join(other, f), join(dir2, f))
-    await expect(NsmSimulator.open(dir2, { logger: silentLogger })).rejects.toMatchObject({ message: /zonal\.pem is not issued by regional\.pem/ })
+    const c = await NsmSimulator.open(dir2, { logger })
+    expect(warnings).toContainEqual(expect.objectContaining({ repaired: ['zonal', 'instance', 'leaf'] }))
+    const r = await verifyAttestation(await c.attest({}), { trustAnchors: [readFileSync(join(dir2, 'root.pem'), 'utf8')] })
+    expect(r.chain).toHaveLength(5)
+
+    const dir3 = fresh()
+    await NsmSimulator.init(dir3, { logger: silentLogger })
+    copyFileSync(join(dir3, 'regional.key'), join(dir3, 'root.key'))
+    await expect(NsmSimulator.open(dir3, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE', message: /root\.key does not belong to root\.pem/ })
+    for (const f of ['root.pem', 'root.key']) copyFileSync(join(other, f), join(dir3, f))
+    copyFileSync(join(other, 'regional.pem'), join(dir3, 'root.pem'))
+    await expect(NsmSimulator.open(dir3, { logger: silentLogger })).rejects.toMatchObject({ code: 'ERR_NSM_SIMULATOR_STATE' })
   })
 
   test('simulator.json is read strictly', async () => {
