@@ -3,8 +3,6 @@ import { describe, expect, it } from 'vitest'
 import { recipientFlow } from '../../cli/demo/recipient-flow.js'
 import { captureIo } from '../helpers/io.js'
 
-process.removeAllListeners('warning')
-
 describe('demo: the recipient flow', () => {
   it('runs every step with the expected outcome, and never prints the secret', async () => {
     const c = captureIo()

@@ -14,8 +14,6 @@ import { main } from '../../enclave-app/main.js'
 import { connect, listen, relay, type Listener } from '../../vsock-bridge/index.js'
 import { captureIo } from '../helpers/io.js'
 
-process.removeAllListeners('warning')
-
 let dir: string
 let kms: KmsLocal
 let keyId: string

@@ -17,8 +17,6 @@ import { tunnelHttpAgent } from '../../enclave-app/transport.js'
 import { KmsRequestError, KmsResponseError } from '../../enclave-app/errors.js'
 import { isNitroError } from '../../common/errors.js'
 
-process.removeAllListeners('warning')
-
 let kms: KmsLocal
 let sim: NsmSimulator
 let other: NsmSimulator

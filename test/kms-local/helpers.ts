@@ -8,9 +8,6 @@ import type { KeyObject } from 'node:crypto'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { startKmsLocal, type KmsLocal, type StartOptions } from '../../kms-local/index.js'
 
-// The SDK's Node-version warning is noise in test output.
-process.removeAllListeners('warning')
-
 export async function start(opts: StartOptions = {}): Promise<KmsLocal> {
   return startKmsLocal(opts)
 }
