@@ -19,7 +19,7 @@
  */
 import { readFile, stat } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { parseDocument } from 'yaml'
+import { isMap, isScalar, isSeq, parseDocument, type Scalar } from 'yaml'
 import { ConfigError, ConfigUnreadableError } from './errors.js'
 import { canonicalHost, isNeverDialable } from './address-class.js'
 import { findAllowlistEntry, formatTarget, type AllowlistEntry, type Target } from './allowlist.js'
@@ -422,15 +422,48 @@ export function checkConfig(config: ProxyConfig): void {
 }
 
 /**
+ * The first key that repeats an earlier key of the same mapping, anywhere in the document.
+ * yaml's own `uniqueKeys` compares each key with every earlier one, which is quadratic: a 1 MiB
+ * file of distinct keys held the event loop (and so every relay, on SIGHUP) for minutes. Here it
+ * is one Set per mapping, walked without recursion. Keys compare by scalar value, as yaml's do.
+ */
+function firstDuplicateKey(root: unknown): Scalar | null {
+  const stack: unknown[] = [root]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (isMap(node)) {
+      const seen = new Set<unknown>()
+      for (const pair of node.items) {
+        if (isScalar(pair.key)) {
+          if (seen.has(pair.key.value)) return pair.key
+          seen.add(pair.key.value)
+        } else {
+          stack.push(pair.key)
+        }
+        stack.push(pair.value)
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item)
+    }
+  }
+  return null
+}
+
+/**
  * Parses YAML text (strict: YAML 1.2 core schema, no aliases, no custom tags, no duplicate keys,
  * one document) and validates it.
  * @throws {ConfigError}
  */
 export function parseConfig(text: string): ProxyConfig {
   if (text.length > MAX_CONFIG_BYTES) throw new ConfigError('', `config larger than ${MAX_CONFIG_BYTES} bytes`)
-  const doc = parseDocument(text, { schema: 'core', uniqueKeys: true, prettyErrors: true, strict: true })
+  const doc = parseDocument(text, { schema: 'core', uniqueKeys: false, prettyErrors: true, strict: true })
   const problem = doc.errors[0] ?? doc.warnings[0]
   if (problem) throw new ConfigError('', `YAML: ${problem.message.split('\n')[0]}`)
+  const dup = firstDuplicateKey(doc.contents)
+  if (dup !== null) {
+    const before = text.slice(0, dup.range?.[0] ?? 0).split('\n')
+    throw new ConfigError('', `YAML: Map keys must be unique (${JSON.stringify(String(dup.value).slice(0, 40))} again at line ${before.length}, column ${before[before.length - 1].length + 1})`)
+  }
   let value: unknown
   try {
     value = doc.toJS({ mapAsMap: true, maxAliasCount: 0 })

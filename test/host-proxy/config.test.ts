@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { readFileSync } from 'node:fs'
 import { stringify } from 'yaml'
-import { loadConfig, parseConfig } from '../../host-proxy/config.js'
+import { loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../../host-proxy/config.js'
 import { ConfigError } from '../../host-proxy/errors.js'
 import { tempDir } from './helpers.js'
 
@@ -143,6 +143,34 @@ routes: [{listen: "vsock://any:8000", target: {address: kms.us-east-1.amazonaws.
     rejects('allowlist: [{address: a.example, port: 443}, {address: A.EXAMPLE, port: 443}]', 'allowlist[1]', /duplicate/)
     rejects('routes: [{listen: "unix:/x"}]', 'routes[0].target', /required/)
     rejects('allowlist: [{address: a.example, port: 1}]\nroutes: [{listen: "udp://x:1", target: {address: a.example, port: 1}}]', 'routes[0].listen')
+  })
+
+  it('finds a duplicate key at the end of a 1 MiB mapping in linear time', () => {
+    // yaml's own uniqueKeys check is quadratic: on this document it ran for minutes (well past
+    // the test timeout, the only bound here), blocking the event loop, and so every relay on SIGHUP.
+    const keys: string[] = []
+    for (let i = 0, size = 0; size < MAX_CONFIG_BYTES - 64; i++) {
+      keys.push(`k${i}: 0`)
+      size += keys[i].length + 2
+    }
+    const text = `dns: {${keys.join(', ')}, k1: 1}`
+    expect(text.length).toBeLessThanOrEqual(MAX_CONFIG_BYTES)
+    rejects(text, '', /Map keys must be unique \("k1" again at line 1, column \d+\)/)
+    // Distinct keys: the schema refuses the first unknown one, at its path.
+    rejects(`dns: {${keys.join(', ')}}`, 'dns.k0', /unknown key/)
+  })
+
+  it('property: a repeated key in any mapping, at any depth, flow or block, is refused', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/).filter((k) => !['true', 'false', 'null'].includes(k)), { minLength: 1, maxLength: 6 }),
+      fc.nat(), fc.integer({ min: 0, max: 6 }), fc.boolean(), fc.constantFrom('', '"', "'"), (names, pick, depth, flow, quote) => {
+        const dup = names[pick % names.length]
+        const inner = [...names.map((n) => `${n}: 1`), `${quote}${dup}${quote}: 2`]
+        let text = flow ? `{${inner.join(', ')}}` : inner.join('\n')
+        for (let d = 0; d < depth; d++) {
+          text = flow ? `{x${d}: [${text}]}` : `x${d}:\n  - ${text.split('\n').join('\n    ')}`
+        }
+        rejects(text, '', /Map keys must be unique/)
+      }), { numRuns: 500 })
   })
 
   it('refuses inconsistent routes and services', () => {
