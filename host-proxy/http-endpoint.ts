@@ -5,6 +5,7 @@
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { listen, type Address } from '../vsock-bridge/index.js'
 
 /** A running endpoint. */
@@ -32,11 +33,35 @@ export async function serveHttp(
   const server = createServer({ maxHeaderSize: 8192, requestTimeout, headersTimeout: requestTimeout, keepAliveTimeout: 5_000 }, handler)
   // Idle keep-alive or silent connections must not pin a connection slot forever.
   server.setTimeout(requestTimeout * 3)
+  // node:http enforces headersTimeout and requestTimeout only on a server that listen()s itself
+  // (its connection tracking starts on 'listening'); these sockets are handed in, so a client
+  // dripping one header byte at a time would hold its slot forever. The deadline is kept here:
+  // the next request must arrive within requestTimeout of the connection or of the last response.
+  const deadlines = new WeakMap<Socket, { timer: NodeJS.Timeout | undefined; pending: number }>()
+  const arm = (socket: Socket): void => {
+    const d = deadlines.get(socket)
+    if (d === undefined || socket.destroyed) return
+    clearTimeout(d.timer)
+    d.timer = d.pending === 0 ? setTimeout(() => socket.destroy(), requestTimeout) : undefined
+  }
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const d = deadlines.get(req.socket)
+    if (d === undefined) return
+    d.pending++
+    arm(req.socket)
+    res.once('close', () => {
+      d.pending--
+      arm(req.socket)
+    })
+  })
   server.on('clientError', (_e, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     else socket.destroy()
   })
   const listener = await listen(address, (socket) => {
+    deadlines.set(socket, { timer: undefined, pending: 0 })
+    arm(socket)
+    socket.once('close', () => clearTimeout(deadlines.get(socket)?.timer))
     server.emit('connection', socket)
   }, {
     maxConnections: opts.maxConnections ?? 64,
