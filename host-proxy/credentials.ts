@@ -67,9 +67,10 @@ interface HttpResult {
 }
 
 function imdsRequest(base: string, method: 'GET' | 'PUT', path: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
+  let deadline: NodeJS.Timeout | undefined
+  return new Promise<HttpResult>((resolve, reject) => {
     const url = new URL(path, base)
-    const req = request(url, { method, headers, timeout: timeoutMs }, (res) => {
+    const req = request(url, { method, headers }, (res) => {
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (c: Buffer) => {
@@ -84,11 +85,13 @@ function imdsRequest(base: string, method: 'GET' | 'PUT', path: string, headers:
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
       res.on('error', (e) => reject(new CredentialsFetchError(`IMDS ${method} ${path}: ${e.message}`, { cause: e })))
     })
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)))
+    // A deadline for the whole exchange, not an inactivity timeout: an IMDS answer trickling in a
+    // byte at a time would otherwise hold the one refresh in flight, and every request behind it.
+    deadline = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)
     req.on('error', (e: NodeJS.ErrnoException) =>
       reject(new CredentialsFetchError(`IMDS ${method} ${path}: ${e.code ?? e.message}`, { cause: e })))
     req.end()
-  })
+  }).finally(() => clearTimeout(deadline))
 }
 
 /** Checks one string field of the IMDS credential document. */

@@ -2,6 +2,7 @@
 // (container) credentials provider.
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, request, type Server } from 'node:http'
+import * as net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { fromHttp } from '@aws-sdk/credential-provider-http'
@@ -175,6 +176,28 @@ describe('credential endpoint', () => {
     // Held credentials about to expire and IMDS down: a typed error.
     now = imds.expiration.getTime() - 30_000
     await expect(src.get()).rejects.toMatchObject({ code: 'ERR_PROXY_CREDENTIALS_FETCH' })
+  })
+
+  it('gives up on an IMDS answer that trickles in, after timeout_ms for the whole exchange', async () => {
+    // Every answer is a 40-byte body sent one byte per quarter of the timeout: no pause is ever
+    // long enough for an inactivity timeout, so only a deadline on the whole exchange ends it.
+    const timeoutMs = 300
+    const server = net.createServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n')
+        let sent = 0
+        const drip = setInterval(() => {
+          if (s.destroyed || sent === 40) return clearInterval(drip)
+          s.write('a')
+          sent++
+        }, timeoutMs / 4)
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())))
+    const src = new ImdsCredentialSource({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, role: 'r', refreshBeforeExpiryMs: 0, timeoutMs })
+    await expect(src.get()).rejects.toMatchObject({ code: 'ERR_PROXY_CREDENTIALS_FETCH', message: `IMDS PUT /latest/api/token: timed out after ${timeoutMs} ms` })
   })
 
   it('returns 503 with a code, and no secret, when IMDS cannot be reached', async () => {
