@@ -47,6 +47,7 @@ const V6: readonly Range[] = [
   [[0, 0, 0, 0, 0, 0], 96, 'reserved'], // IPv4-compatible (deprecated)
   [[0x64, 0xff9b, 1], 48, 'private'], // local-use NAT64
   [[0x100, 0, 0, 0], 64, 'reserved'], // discard-only
+  [[0x2001, 0], 23, 'reserved'], // IETF protocol assignments (Teredo, benchmarking, ORCHID): not globally reachable
   [[0x2001, 0xdb8], 32, 'reserved'], // documentation
   [[0x3fff], 20, 'reserved'], // documentation (RFC 9637)
   [[0xfc00], 7, 'private'], // unique local, includes IMDS fd00:ec2::254

@@ -16,7 +16,8 @@ describe('address classes', () => {
     ['::1', 'loopback'], ['::', 'unspecified'], ['fe80::1', 'link-local'], ['fd00:ec2::254', 'private'], ['fc00::1', 'private'],
     ['ff02::1', 'multicast'], ['2001:db8::1', 'reserved'], ['2600:1f18::1', 'public'],
     ['::ffff:127.0.0.1', 'loopback'], ['::ffff:7f00:1', 'loopback'], ['::ffff:169.254.169.254', 'link-local'], ['::ffff:8.8.8.8', 'public'],
-    ['64:ff9b::a9fe:a9fe', 'link-local'], ['64:ff9b::808:808', 'public'], ['2002:a00:1::1', 'private'], ['::127.0.0.1', 'reserved'],
+    ['2001::1', 'reserved'], ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved'], ['2001:2::1', 'reserved'], ['2001:1ff::1', 'reserved'],
+    ['2001:200::1', 'public'], ['64:ff9b::a9fe:a9fe', 'link-local'], ['64:ff9b::808:808', 'public'], ['2002:a00:1::1', 'private'], ['::127.0.0.1', 'reserved'],
   ])('%s is %s', (ip, cls) => {
     expect(classifyAddress(ip)).toBe(cls)
   })
