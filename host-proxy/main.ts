@@ -119,9 +119,13 @@ function parseCli(argv: string[]): Cli | null {
   if (values.num_workers !== undefined && !/^[1-9][0-9]{0,5}$/.test(values.num_workers)) {
     throw new UsageError('--num_workers must be a positive integer')
   }
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
   const level = values['log-level']
-  if (level !== undefined && !['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
-    throw new UsageError('--log-level must be one of fatal, error, warn, info, debug, trace, silent')
+  if (level !== undefined && !levels.includes(level)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}`)
+  // The fallback too: pino throws an untyped error for a level it does not know.
+  const envLevel = process.env.NITRO_RECIPIENT_LOG_LEVEL
+  if (level === undefined && envLevel !== undefined && !levels.includes(envLevel)) {
+    throw new UsageError(`NITRO_RECIPIENT_LOG_LEVEL must be one of ${levels.join(', ')}`)
   }
   if (positionals.length !== 0 && positionals.length !== 3) {
     throw new UsageError('expected <local_port> <remote_addr> <remote_port>, or no operands with --config')

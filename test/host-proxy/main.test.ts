@@ -82,6 +82,20 @@ describe('nitro-recipient proxy', () => {
     expect((await run(['--log-level', 'loud', '--config', VSOCK_PROXY, '--check-config'])).code).toBe(2)
   })
 
+  it('refuses an unknown NITRO_RECIPIENT_LOG_LEVEL as a usage error, not an internal one', async () => {
+    const saved = process.env.NITRO_RECIPIENT_LOG_LEVEL
+    cleanups.push(() => {
+      if (saved === undefined) delete process.env.NITRO_RECIPIENT_LOG_LEVEL
+      else process.env.NITRO_RECIPIENT_LOG_LEVEL = saved
+    })
+    process.env.NITRO_RECIPIENT_LOG_LEVEL = 'loud'
+    const r = await run(['--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com', '443'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('NITRO_RECIPIENT_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent')
+    // --log-level, when given, is what counts.
+    expect((await run(['--log-level', 'warn', '--config', VSOCK_PROXY, '--check-config'])).code).toBe(0)
+  })
+
   it('runs the vsock-proxy form, logs one JSON line per connection, and drains on SIGTERM', async () => {
     const srv = await echo()
     const t = tempDir()
