@@ -194,11 +194,21 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
     let reloading = Promise.resolve()
     const onHup = (): void => {
       reloading = reloading.then(async () => {
+        const why = (e: unknown): object => ({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code })
+        let next: ProxyConfig
         try {
-          await proxy.reload(await load())
+          next = await load()
         } catch (e) {
           // A bad new config leaves the running one in place.
-          logger.error({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code }, 'reload failed; keeping the previous configuration')
+          logger.error(why(e), 'reload failed; keeping the previous configuration')
+          return
+        }
+        try {
+          await proxy.reload(next)
+        } catch (e) {
+          // The new config is in force; the part that failed (a listener that could not bind, an
+          // unreadable token file) is named here. Saying "kept the previous one" would be false.
+          logger.error(why(e), 'configuration reloaded, but not all of it could be applied')
         }
       })
     }

@@ -150,6 +150,19 @@ routes: [{name: ${name}, listen: "unix:${t.dir}/${name}.sock", target: {address:
     await until(() => cap.stderr().includes('reload failed'))
     expect(cap.stderr()).toContain('allowlist[0].port')
     expect(await roundTrip(`${t.dir}/b.sock`, 'still')).toBe('still')
+    // A valid file that cannot be applied in full (route d cannot bind): said so, not "kept".
+    writeFileSync(file, `
+allowlist: [{address: 127.0.0.1, port: ${b.port}}]
+routes:
+  - {name: c, listen: "unix:${t.dir}/c.sock", target: {address: 127.0.0.1, port: ${b.port}}}
+  - {name: d, listen: "unix:${t.dir}/no-such-dir/d.sock", target: {address: 127.0.0.1, port: ${b.port}}}
+`)
+    const before = cap.stderr().split('reload failed').length
+    signals.emit('SIGHUP')
+    await until(() => cap.stderr().includes('not all of it could be applied'))
+    expect(cap.stderr().split('reload failed').length).toBe(before)
+    expect([...proxy!.routeAddresses.keys()]).toEqual(['c'])
+    expect(await roundTrip(`${t.dir}/c.sock`, 'applied')).toBe('applied')
     live.end('alive')
     expect((await liveGot).toString()).toBe('kept alive')
     signals.emit('SIGTERM')
