@@ -4,7 +4,7 @@
  * graceful shutdown (stop accepting, drain, then close).
  * @module
  */
-import { readFile } from 'node:fs/promises'
+import { constants, open } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 import { listen, type Address, type Listener } from '../vsock-bridge/index.js'
 import { silentLogger, type Logger } from '../common/log.js'
@@ -38,13 +38,32 @@ interface Service {
 
 const FOREVER_MS = 2 ** 31 - 1
 
-/** Reads the credential endpoint's authorization token file (one line, no CR/LF inside). */
+/** The longest token file: 8192 characters and a CRLF. */
+const MAX_TOKEN_FILE_BYTES = 8194
+
+/**
+ * Reads the credential endpoint's authorization token file (one line, no CR/LF inside). At most
+ * one byte more than a valid file is read: `/dev/zero` or a huge file is refused, not slurped.
+ */
 async function readToken(file: string): Promise<string> {
+  const where = 'credentials.authorization_token_file'
   let text: string
+  const buf = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1)
   try {
-    text = await readFile(file, 'utf8')
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for a regular file.
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK)
+    try {
+      if (!(await fh.stat()).isFile()) throw new ConfigError(where, `${file}: not a regular file`)
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+      if (bytesRead > MAX_TOKEN_FILE_BYTES) throw new ConfigError(where, `${file}: larger than ${MAX_TOKEN_FILE_BYTES} bytes`)
+      text = buf.toString('utf8', 0, bytesRead)
+    } finally {
+      buf.fill(0)
+      await fh.close()
+    }
   } catch (e) {
-    throw new ConfigError('credentials.authorization_token_file', `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: e })
+    if (e instanceof ConfigError) throw e
+    throw new ConfigError(where, `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: e })
   }
   const token = text.replace(/\r?\n$/, '')
   if (token.length < 16 || token.length > 8192 || hasControlChars(token)) {

@@ -5,6 +5,7 @@ import { createServer, request, type Server } from 'node:http'
 import * as net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { fromHttp } from '@aws-sdk/credential-provider-http'
 import { parseConfig } from '../../host-proxy/config.js'
 import { ImdsCredentialSource, parseImdsCredentials } from '../../host-proxy/credentials.js'
@@ -147,6 +148,20 @@ describe('credential endpoint', () => {
     writeFileSync(`${t.dir}/token`, 'short')
     await expect(proxy.reload(parseConfig(yaml))).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path: 'credentials.authorization_token_file' })
     expect((await get(url, { authorization: 'second-token-0123456789abcdef' })).status).toBe(200)
+  })
+
+  it('refuses a token file that is huge or not a regular file without reading it all', async () => {
+    const t = tempDir()
+    cleanups.push(t.cleanup)
+    writeFileSync(`${t.dir}/big`, 'a'.repeat(1 << 20))
+    execFileSync('mkfifo', [`${t.dir}/fifo`])
+    const start = (file: string): Promise<HostProxy> =>
+      HostProxy.start(parseConfig(`credentials: {listen: "tcp://127.0.0.1:0", source: env, authorization_token_file: "${file}"}`))
+    const path = 'credentials.authorization_token_file'
+    await expect(start(`${t.dir}/big`)).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('larger than 8194 bytes') })
+    // A FIFO with no writer: refused at once (an open without O_NONBLOCK waited for a writer forever).
+    await expect(start(`${t.dir}/fifo`)).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('not a regular file') })
+    await expect(start('/dev/zero')).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('not a regular file') })
   })
 
   it('answers only GET on its path', async () => {
