@@ -38,8 +38,13 @@ interface Service {
 
 const FOREVER_MS = 2 ** 31 - 1
 
-/** The longest token file: 8192 characters and a CRLF. */
-const MAX_TOKEN_FILE_BYTES = 8194
+/**
+ * The longest token. The client sends it in a header, and the endpoint refuses requests whose
+ * headers exceed 8 KiB (http-endpoint.ts): a longer token could never be presented.
+ */
+const MAX_TOKEN_CHARS = 4096
+/** The longest token file: the token and a CRLF. */
+const MAX_TOKEN_FILE_BYTES = MAX_TOKEN_CHARS + 2
 
 /**
  * Reads the credential endpoint's authorization token file (one line, no CR/LF inside). At most
@@ -66,8 +71,8 @@ async function readToken(file: string): Promise<string> {
     throw new ConfigError(where, `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: e })
   }
   const token = text.replace(/\r?\n$/, '')
-  if (token.length < 16 || token.length > 8192 || hasControlChars(token)) {
-    throw new ConfigError('credentials.authorization_token_file', 'the token must be one line of 16 to 8192 printable characters')
+  if (token.length < 16 || token.length > MAX_TOKEN_CHARS || hasControlChars(token)) {
+    throw new ConfigError('credentials.authorization_token_file', `the token must be one line of 16 to ${MAX_TOKEN_CHARS} printable characters`)
   }
   return token
 }

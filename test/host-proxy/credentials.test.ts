@@ -158,10 +158,29 @@ describe('credential endpoint', () => {
     const start = (file: string): Promise<HostProxy> =>
       HostProxy.start(parseConfig(`credentials: {listen: "tcp://127.0.0.1:0", source: env, authorization_token_file: "${file}"}`))
     const path = 'credentials.authorization_token_file'
-    await expect(start(`${t.dir}/big`)).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('larger than 8194 bytes') })
+    await expect(start(`${t.dir}/big`)).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('larger than 4098 bytes') })
     // A FIFO with no writer: refused at once (an open without O_NONBLOCK waited for a writer forever).
     await expect(start(`${t.dir}/fifo`)).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('not a regular file') })
     await expect(start('/dev/zero')).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('not a regular file') })
+    // The longest token accepted can also be presented: it fits the endpoint's 8 KiB header limit
+    // (8192 characters were accepted, and then every request carrying them was a 400).
+    const env = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY }
+    cleanups.push(() => {
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+    })
+    process.env.AWS_ACCESS_KEY_ID = KEY_ID
+    process.env.AWS_SECRET_ACCESS_KEY = SECRET
+    writeFileSync(`${t.dir}/max`, `${'t'.repeat(4096)}\r\n`)
+    const proxy = await start(`${t.dir}/max`)
+    cleanups.push(() => proxy.shutdown())
+    const url = `http://127.0.0.1:${(proxy.credentialsAddress as { port: number }).port}/credentials`
+    const creds = await fromHttp({ awsContainerCredentialsFullUri: url, awsContainerAuthorizationToken: 't'.repeat(4096) })()
+    expect(creds).toMatchObject({ accessKeyId: KEY_ID, secretAccessKey: SECRET })
+    writeFileSync(`${t.dir}/over`, 't'.repeat(4097))
+    await expect(start(`${t.dir}/over`)).rejects.toMatchObject({ code: 'ERR_PROXY_CONFIG_INVALID', path, message: expect.stringContaining('16 to 4096 printable characters') })
   })
 
   it('answers only GET on its path', async () => {
