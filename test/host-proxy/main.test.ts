@@ -71,10 +71,12 @@ describe('nitro-recipient proxy', () => {
     const denied = await run(['--config', VSOCK_PROXY, '--check-config', '8000', 'example.com', '443'])
     expect(denied.code).toBe(1)
     expect(denied.err).toContain(`error ERR_PROXY_NOT_ALLOWLISTED: example.com:443 is not in the allowlist of ${VSOCK_PROXY}`)
-    // vsock-proxy would have truncated 65979 to 443 and allowed it.
+    // Out of range on the command line (vsock-proxy's parse::<u16> refuses it too; nothing is truncated).
     const wrapped = await run(['--config', VSOCK_PROXY, '--check-config', '8000', 'kms.us-east-1.amazonaws.com', '65979'])
     expect(wrapped.code).toBe(1)
-    expect(wrapped.err).toContain('ERR_PROXY_PORT_RANGE')
+    expect(wrapped.err).toBe('nitro-recipient proxy: error ERR_PROXY_PORT_RANGE: remote_port must be in 1..65535, got 65979\n')
+    const local = await run(['--config', VSOCK_PROXY, '--check-config', '70000', 'kms.us-east-1.amazonaws.com', '443'])
+    expect(local.err).toBe('nitro-recipient proxy: error ERR_PROXY_PORT_RANGE: local_port must be in 1..65535, got 70000\n')
     expect((await run(['-4', '-6', '--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com', '443'])).code).toBe(2)
     expect((await run(['--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com'])).code).toBe(2)
     expect((await run(['-w', '0', '--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com', '443'])).code).toBe(2)
