@@ -218,12 +218,12 @@ export class HostProxy {
       // Re-read the token file on every apply, so rotating the token takes a SIGHUP, not a restart.
       const tokenFile = config.credentials?.authorizationTokenFile ?? null
       this.#credentialsToken = tokenFile === null ? null : await readToken(tokenFile)
-      this.#credentials = await this.#service(this.#credentials, config.credentials, (c) => this.#openCredentials(c))
+      await this.#service(this.#credentials, config.credentials, (c) => this.#openCredentials(c), (svc) => (this.#credentials = svc))
     } catch (e) {
       errors.push(e)
     }
     try {
-      this.#metricsEndpoint = await this.#service(this.#metricsEndpoint, config.metrics, (m) =>
+      await this.#service(this.#metricsEndpoint, config.metrics, (m) =>
         serveHttp(m.listen, (req, res) => {
           if ((req.url ?? '').split('?')[0] !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
             res.writeHead(404).end()
@@ -232,20 +232,26 @@ export class HostProxy {
           const body = this.metrics.render()
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) })
           res.end(req.method === 'HEAD' ? undefined : body)
-        }, { onError: (e) => this.#log.warn({ err: errMsg(e) }, 'metrics endpoint error') }))
+        }, { onError: (e) => this.#log.warn({ err: errMsg(e) }, 'metrics endpoint error') }), (svc) => (this.#metricsEndpoint = svc))
     } catch (e) {
       errors.push(e)
     }
     if (errors.length > 0) throw errors[0]
   }
 
-  /** Restarts an HTTP service when its config section changed (the key excludes nothing secret). */
-  async #service<C>(current: Service | null, config: C | null, open: (c: C) => Promise<HttpEndpoint>): Promise<Service | null> {
+  /**
+   * Restarts an HTTP service when its config section changed (the key excludes nothing secret).
+   * `set` is told at once when the old one is closed: if the new one then fails to open, the next
+   * reload must open it, not find a closed service under the same key and keep it.
+   */
+  async #service<C>(current: Service | null, config: C | null, open: (c: C) => Promise<HttpEndpoint>, set: (s: Service | null) => void): Promise<void> {
     const key = config === null ? '' : JSON.stringify(config)
-    if (current !== null && current.key === key) return current
-    if (current !== null) await current.endpoint.close(1000)
-    if (config === null) return null
-    return { key, endpoint: await open(config) }
+    if (current !== null && current.key === key) return
+    if (current !== null) {
+      set(null)
+      await current.endpoint.close(1000)
+    }
+    if (config !== null) set({ key, endpoint: await open(config) })
   }
 
   async #openCredentials(c: CredentialsConfig): Promise<HttpEndpoint> {

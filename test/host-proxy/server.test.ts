@@ -194,6 +194,38 @@ routes: [{name: two, listen: "unix:${d}/2.sock", target: {address: 127.0.0.1, po
     expect((await got).toString()).toBe('before reload|after reload')
   })
 
+  it('reopens the HTTP endpoints on the next reload after one that could not bind them', async () => {
+    const yaml = (cred: string, metrics: string): string => `
+credentials: {listen: "${cred}", source: static, static: {access_key_id: AKIAIOSFODNN7EXAMPLE, secret_access_key: s3cr3t}}
+metrics: {listen: "${metrics}"}
+`
+    const d = dir()
+    const { proxy } = await start(yaml(`unix:${d}/c.sock`, `unix:${d}/m.sock`))
+    // Ports taken by someone else: the reload that moves both endpoints there fails...
+    const s1 = await tcpServer(() => {})
+    const s2 = await tcpServer(() => {})
+    const moved = parseConfig(yaml(`tcp://127.0.0.1:${s1.port}`, `tcp://127.0.0.1:${s2.port}`))
+    await expect(proxy.reload(moved)).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    expect(proxy.credentialsAddress).toBeNull()
+    expect(proxy.metricsAddress).toBeNull()
+    // ...and once the ports are free, the same config reloaded again brings both back (the
+    // closed endpoints were kept under their unchanged keys and taken for running).
+    await s1.close()
+    await s2.close()
+    await proxy.reload(moved)
+    expect(proxy.credentialsAddress).toEqual({ kind: 'tcp', host: '127.0.0.1', port: s1.port })
+    expect(proxy.metricsAddress).toEqual({ kind: 'tcp', host: '127.0.0.1', port: s2.port })
+    for (const [port, path] of [[s1.port, '/credentials'], [s2.port, '/metrics']] as const) {
+      const status = await new Promise<number>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path }, (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        }).on('error', reject).end()
+      })
+      expect(status).toBe(200)
+    }
+  })
+
   it('on shutdown stops accepting, drains live connections, then resolves', async () => {
     const srv = await server(echoServer())
     const d = dir()
