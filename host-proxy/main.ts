@@ -14,6 +14,7 @@ import { checkConfig, loadConfig, type IpFamily, type ProxyConfig, type RouteCon
 import { ConfigError, NotAllowlistedError, PortRangeError } from './errors.js'
 import type { LookupFn } from './resolver.js'
 import { HostProxy } from './server.js'
+import { parseAddress } from '../vsock-bridge/index.js'
 
 const COMMAND = 'nitro-recipient proxy'
 /** Longest a log line waits in the batch before it is written. */
@@ -130,6 +131,14 @@ function parseCli(argv: string[]): Cli | null {
   }
   if (positionals.length !== 0 && positionals.length !== 3) {
     throw new UsageError('expected <local_port> <remote_addr> <remote_port>, or no operands with --config')
+  }
+  if (values.listen !== undefined) {
+    // Checked here as a config's listen is, or --check-config would pass an address the run refuses.
+    try {
+      parseAddress(values.listen, { allowPortZero: true })
+    } catch (e) {
+      throw new UsageError(`--listen: ${(e as Error).message}`)
+    }
   }
   if (positionals.length === 0) {
     if (values.config === undefined) throw new UsageError('--config FILE is required')

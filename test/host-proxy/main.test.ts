@@ -81,6 +81,10 @@ describe('nitro-recipient proxy', () => {
     expect((await run(['--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com'])).code).toBe(2)
     expect((await run(['-w', '0', '--config', VSOCK_PROXY, '8000', 'kms.us-east-1.amazonaws.com', '443'])).code).toBe(2)
     expect((await run(['--frobnicate'])).code).toBe(2)
+    // --check-config refuses a --listen the run would refuse (it printed ok: true for it).
+    const badListen = await run(['--config', VSOCK_PROXY, '--listen', 'udp://x:1', '--check-config', '8000', 'kms.us-east-1.amazonaws.com', '443'])
+    expect(badListen).toMatchObject({ code: 2, out: '' })
+    expect(badListen.err).toContain('--listen: "udp://x:1": expected vsock://<cid>:<port>')
     expect((await run(['--log-level', 'loud', '--config', VSOCK_PROXY, '--check-config'])).code).toBe(2)
   })
 
