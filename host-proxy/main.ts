@@ -185,68 +185,81 @@ export async function runProxy(argv: string[], io: Io, opts: RunOptions = {}): P
     const base = await loadConfig(file)
     return cli.positionals.length === 3 ? withCommandLineRoute(base, cli.positionals, cli.family, cli.listen, file) : base
   }
-  const config = await load()
   if (cli.check) {
-    io.stdout.write(`${JSON.stringify(summary(config), null, 2)}\n`)
+    io.stdout.write(`${JSON.stringify(summary(await load()), null, 2)}\n`)
     return EXIT_OK
   }
-  if (config.routes.length === 0 && config.credentials === null) {
-    throw new ConfigError('routes', 'no routes and no credential endpoint: nothing to serve', { file })
+  // SIGHUP's default action ends the process: a reload asked for while the config is read and the
+  // listeners open (systemctl reload right after start) is caught from here on, and applied once
+  // they are open.
+  const signals = opts.signals ?? process
+  let hupWhileStarting = false
+  const onEarlyHup = (): void => {
+    hupWhileStarting = true
   }
-  // Asynchronous, batched writes to stderr: a per-connection log line must not cost the relay a
-  // write(2) of its own. Lines wait at most LOG_FLUSH_MS (or 4 KiB) and are flushed at shutdown.
-  const boom = io === processIo ? pino.destination({ dest: 2, sync: false, minLength: 4096 }) : null
-  const flusher = boom === null ? null : setInterval(() => boom.flush(), LOG_FLUSH_MS).unref()
-  const logger = createLogger('host-proxy', { level: cli.logLevel, destination: boom ?? io.stderr })
+  signals.on('SIGHUP', onEarlyHup)
   try {
-    const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
-    const signals = opts.signals ?? process
-    let reloading = Promise.resolve()
-    const onHup = (): void => {
-      reloading = reloading.then(async () => {
-        const why = (e: unknown): object => ({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code })
-        let next: ProxyConfig
-        try {
-          next = await load()
-        } catch (e) {
-          // A bad new config leaves the running one in place.
-          logger.error(why(e), 'reload failed; keeping the previous configuration')
-          return
-        }
-        try {
-          await proxy.reload(next)
-        } catch (e) {
-          // The new config is in force; the part that failed (a listener that could not bind, an
-          // unreadable token file) is named here. Saying "kept the previous one" would be false.
-          logger.error(why(e), 'configuration reloaded, but not all of it could be applied')
-        }
-      })
+    const config = await load()
+    if (config.routes.length === 0 && config.credentials === null) {
+      throw new ConfigError('routes', 'no routes and no credential endpoint: nothing to serve', { file })
     }
-    let onTerm: () => void = () => {}
-    let onInt: () => void = () => {}
-    const stopped = new Promise<void>((resolve) => {
-      const onStop = (signal: string): void => {
-        signals.removeListener('SIGTERM', onTerm)
-        signals.removeListener('SIGINT', onInt)
-        logger.info({ signal }, 'signal received')
-        void reloading.then(() => proxy.shutdown()).then(resolve)
-      }
-      onTerm = () => onStop('SIGTERM')
-      onInt = () => onStop('SIGINT')
-    })
-    signals.on('SIGTERM', onTerm)
-    signals.on('SIGINT', onInt)
-    signals.on('SIGHUP', onHup)
-    opts.onStarted?.(proxy)
-    await stopped
-    signals.removeListener('SIGHUP', onHup)
-  } finally {
-    if (flusher !== null) clearInterval(flusher)
+    // Asynchronous, batched writes to stderr: a per-connection log line must not cost the relay a
+    // write(2) of its own. Lines wait at most LOG_FLUSH_MS (or 4 KiB) and are flushed at shutdown.
+    const boom = io === processIo ? pino.destination({ dest: 2, sync: false, minLength: 4096 }) : null
+    const flusher = boom === null ? null : setInterval(() => boom.flush(), LOG_FLUSH_MS).unref()
+    const logger = createLogger('host-proxy', { level: cli.logLevel, destination: boom ?? io.stderr })
     try {
-      boom?.flushSync()
-    } catch {
-      // An async write still in flight finishes on its own before the process exits.
+      const proxy = await HostProxy.start(config, { logger, lookup: opts.lookup })
+      let reloading = Promise.resolve()
+      const onHup = (): void => {
+        reloading = reloading.then(async () => {
+          const why = (e: unknown): object => ({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code })
+          let next: ProxyConfig
+          try {
+            next = await load()
+          } catch (e) {
+            // A bad new config leaves the running one in place.
+            logger.error(why(e), 'reload failed; keeping the previous configuration')
+            return
+          }
+          try {
+            await proxy.reload(next)
+          } catch (e) {
+            // The new config is in force; the part that failed (a listener that could not bind, an
+            // unreadable token file) is named here. Saying "kept the previous one" would be false.
+            logger.error(why(e), 'configuration reloaded, but not all of it could be applied')
+          }
+        })
+      }
+      let onTerm: () => void = () => {}
+      let onInt: () => void = () => {}
+      const stopped = new Promise<void>((resolve) => {
+        const onStop = (signal: string): void => {
+          signals.removeListener('SIGTERM', onTerm)
+          signals.removeListener('SIGINT', onInt)
+          logger.info({ signal }, 'signal received')
+          void reloading.then(() => proxy.shutdown()).then(resolve)
+        }
+        onTerm = () => onStop('SIGTERM')
+        onInt = () => onStop('SIGINT')
+      })
+      signals.on('SIGTERM', onTerm)
+      signals.on('SIGINT', onInt)
+      signals.on('SIGHUP', onHup)
+      if (hupWhileStarting) onHup()
+      opts.onStarted?.(proxy)
+      await stopped
+      signals.removeListener('SIGHUP', onHup)
+    } finally {
+      if (flusher !== null) clearInterval(flusher)
+      try {
+        boom?.flushSync()
+      } catch {
+        // An async write still in flight finishes on its own before the process exits.
+      }
     }
+  } finally {
+    signals.removeListener('SIGHUP', onEarlyHup)
   }
   return EXIT_OK
 }

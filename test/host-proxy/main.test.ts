@@ -175,6 +175,26 @@ routes:
     expect(await exit).toBe(0)
   })
 
+  it('a SIGHUP while starting does not end the process: it is applied once the listeners are open', async () => {
+    const a = await echo()
+    const t = tempDir()
+    cleanups.push(t.cleanup)
+    const file = `${t.dir}/host-proxy.yaml`
+    writeFileSync(file, `allowlist: [{address: 127.0.0.1, port: ${a.port}}]\nroutes: [{name: a, listen: "unix:${t.dir}/a.sock", target: {address: 127.0.0.1, port: ${a.port}}}]\n`)
+    const signals = new EventEmitter()
+    const cap = captureIo()
+    let proxy: HostProxy | undefined
+    const exit = runProxy(['--config', file], cap.io, { signals, onStarted: (p) => (proxy = p) })
+    // before the config is even read: process.emit('SIGHUP') without a listener would kill us
+    expect(signals.listenerCount('SIGHUP')).toBe(1)
+    signals.emit('SIGHUP')
+    await until(() => proxy !== undefined && cap.stderr().includes('configuration reloaded'))
+    expect(await roundTrip(`${t.dir}/a.sock`, 'after the reload')).toBe('after the reload')
+    signals.emit('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(signals.listenerCount('SIGHUP')).toBe(0)
+  })
+
   it('refuses to run a config with nothing to serve', async () => {
     const r = await run(['--config', VSOCK_PROXY])
     expect(r.code).toBe(1)
