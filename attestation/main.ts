@@ -5,7 +5,6 @@
  * @module
  */
 import { EXIT_OK, UsageError, commandMain, parse, parseHex, readInput, type Io, type Main } from '../common/cli.js'
-import { NitroError } from '../common/errors.js'
 import { MAX_DOCUMENT_BYTES } from './cose-sign1.js'
 import { AttestationTooLargeError } from './errors.js'
 import { decodedJson, summary, toJson } from './report.js'
@@ -151,24 +150,6 @@ async function readRoot(arg: string, io: Io): Promise<string> {
 }
 
 /** Reads the document, refusing more than the KMS cap without buffering an unbounded input. */
-async function readDocument(path: string, io: Io): Promise<Uint8Array> {
-  const chunks: Buffer[] = []
-  let total = 0
-  const take = (b: Buffer): void => {
-    total += b.length
-    if (total > MAX_DOCUMENT_BYTES) throw new AttestationTooLargeError(`document exceeds ${MAX_DOCUMENT_BYTES} bytes`)
-    chunks.push(b)
-  }
-  if (path === '-') {
-    for await (const c of io.stdin as AsyncIterable<Buffer | string>) take(typeof c === 'string' ? Buffer.from(c) : c)
-    return Buffer.concat(chunks)
-  }
-  const { createReadStream } = await import('node:fs')
-  try {
-    for await (const c of createReadStream(path) as AsyncIterable<Buffer>) take(c)
-  } catch (e) {
-    if (e instanceof NitroError) throw e
-    throw new UsageError(`${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
-  }
-  return Buffer.concat(chunks)
+function readDocument(path: string, io: Io): Promise<Uint8Array> {
+  return readInput(path, io, MAX_DOCUMENT_BYTES, () => new AttestationTooLargeError(`document exceeds ${MAX_DOCUMENT_BYTES} bytes`))
 }

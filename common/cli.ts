@@ -63,16 +63,22 @@ export function reportError(e: unknown, io: Io, command: string): number {
 /**
  * Reads all of stdin or a file (`-` means stdin), refusing more than `maxBytes` while reading: a
  * size from stat would say 0 for a FIFO, /dev/stdin or `<(...)` and let them through unbounded.
- * A file that cannot be read is a usage error (exit 2), not an internal one.
+ * Too much input is `tooLarge`'s error (default a usage error); a file that cannot be read is a
+ * usage error (exit 2), not an internal one.
  */
-export async function readInput(path: string, io: Io, maxBytes: number): Promise<Buffer> {
+export async function readInput(
+  path: string,
+  io: Io,
+  maxBytes: number,
+  tooLarge: (name: string) => NitroError = (name) => new UsageError(`${name}: larger than ${maxBytes} bytes`),
+): Promise<Buffer> {
   const name = path === '-' ? 'stdin' : path
   const chunks: Buffer[] = []
   let total = 0
   const take = (chunk: Buffer | string): void => {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     total += b.length
-    if (total > maxBytes) throw new UsageError(`${name}: larger than ${maxBytes} bytes`)
+    if (total > maxBytes) throw tooLarge(name)
     chunks.push(b)
   }
   if (path === '-') {
@@ -83,7 +89,7 @@ export async function readInput(path: string, io: Io, maxBytes: number): Promise
   try {
     for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) take(chunk)
   } catch (e) {
-    if (e instanceof UsageError) throw e
+    if (e instanceof NitroError) throw e
     throw new UsageError(`${path}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`)
   }
   return Buffer.concat(chunks)

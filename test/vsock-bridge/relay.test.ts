@@ -2,25 +2,14 @@
 // order both ways, half-closes are forwarded, and nothing is left open afterwards.
 import fc from 'fast-check'
 import { mkdtempSync, rmSync } from 'node:fs'
-import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { relay } from '../../vsock-bridge/index.js'
-import { bytesUpTo, cutsUpTo, fdCount, nativeUnix, readAll, settle } from './util.js'
+import { bytesUpTo, cutsUpTo, fdCount, nativeUnix, readAll, settle, writeSplit } from './util.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vsock-bridge-relay-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-function writeSplit(s: Socket, data: Uint8Array, cuts: number[]): void {
-  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b)
-  let prev = 0
-  for (const p of [...points, data.length]) {
-    s.write(data.subarray(prev, p))
-    prev = p
-  }
-  s.end()
-}
 
 describe('relay', () => {
   it('client <-> [relay] <-> server: random splits both ways, half-closes forwarded, no fds left', async () => {

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { endpoints } from '../../vsock-bridge/index.js'
 import { FAMILY_INET, requireBinding } from '../../vsock-bridge/native.js'
 import { connectNative } from '../../vsock-bridge/vsock.js'
-import { bytesUpTo, cutsUpTo, fdCount, nativeUnix, readAll, settle } from './util.js'
+import { bytesUpTo, cutsUpTo, fdCount, nativeUnix, readAll, settle, writeSplit } from './util.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vsock-bridge-stream-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -18,17 +18,6 @@ let n = 0
 const fresh = (): ReturnType<typeof nativeUnix> & { path: string } => {
   const path = join(dir, `s${n++}.sock`)
   return { path, ...nativeUnix(path) }
-}
-
-/** Writes `data` in pieces cut at `cuts` (taken modulo its length), then ends. */
-function writeSplit(s: Socket, data: Uint8Array, cuts: number[]): void {
-  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b)
-  let prev = 0
-  for (const p of [...points, data.length]) {
-    s.write(data.subarray(prev, p))
-    prev = p
-  }
-  s.end()
 }
 
 /** Resolves with the number of 'close' events seen once things settle. */

@@ -71,3 +71,14 @@ export function bytesUpTo(max: number): fc.Arbitrary<Uint8Array> {
 export function cutsUpTo(max: number, maxCount: number): fc.Arbitrary<number[]> {
   return fc.array(fc.nat({ max }), { maxLength: maxCount, size: 'max' })
 }
+
+/** Writes `data` in pieces cut at `cuts` (taken modulo its length), then ends. */
+export function writeSplit(s: Socket, data: Uint8Array, cuts: number[]): void {
+  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b)
+  let prev = 0
+  for (const p of [...points, data.length]) {
+    s.write(data.subarray(prev, p))
+    prev = p
+  }
+  s.end()
+}
