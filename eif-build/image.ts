@@ -308,13 +308,16 @@ function descriptor(v: unknown, what: string): Descriptor {
 
 /** Loads an OCI image layout directory; multi-platform indexes pick `opts.architecture` (default: host). */
 export async function loadOciLayout(dir: string, opts: ImageOptions = {}): Promise<LoadedImage> {
-  const blob = (d: Descriptor): string => join(dir, 'blobs', 'sha256', d.digest.slice(7))
-  const readBlob = async (d: Descriptor, what: string): Promise<Buffer> => {
-    const p = blob(d)
+  /** The blob's path once it is a regular file of the descriptor's size (its digest is the caller's to check). */
+  const blob = async (d: Descriptor, what: string): Promise<string> => {
+    const p = join(dir, 'blobs', 'sha256', d.digest.slice(7))
     const st = await stat(p).catch(() => fail('ERR_EIF_IMAGE', `${what}: blob ${d.digest} missing`))
     if (!st.isFile()) fail('ERR_EIF_IMAGE', `${what}: blob ${d.digest} is not a regular file`)
     if (st.size !== d.size) fail('ERR_EIF_DIGEST_MISMATCH', `${what}: blob ${d.digest} has ${st.size} bytes, descriptor says ${d.size}`)
-    const b = await readRange(p, 0, d.size, what)
+    return p
+  }
+  const readBlob = async (d: Descriptor, what: string): Promise<Buffer> => {
+    const b = await readRange(await blob(d, what), 0, d.size, what)
     if (`sha256:${createHash('sha256').update(b).digest('hex')}` !== d.digest) fail('ERR_EIF_DIGEST_MISMATCH', `${what}: content does not match ${d.digest}`)
     return b
   }
@@ -351,10 +354,7 @@ export async function loadOciLayout(dir: string, opts: ImageOptions = {}): Promi
   const flat = new Flattener(opts.maxLayerBytes ?? 64 * 2 ** 30)
   try {
     for (const [i, l] of layers.entries()) {
-      const p = blob(l)
-      const st = await stat(p).catch(() => fail('ERR_EIF_IMAGE', `layer blob ${l.digest} missing`))
-      if (!st.isFile()) fail('ERR_EIF_IMAGE', `layer blob ${l.digest} is not a regular file`)
-      if (st.size !== l.size) fail('ERR_EIF_DIGEST_MISMATCH', `layer ${l.digest}: ${st.size} bytes, descriptor says ${l.size}`)
+      const p = await blob(l, `layers[${i}]`)
       if (`sha256:${await sha256Range(p, 0, l.size)}` !== l.digest) fail('ERR_EIF_DIGEST_MISMATCH', `layer content does not match ${l.digest}`)
       await flat.apply(p, 0, l.size, LAYER_TYPES[l.mediaType], ids[i], l.digest)
     }
