@@ -16,13 +16,12 @@ import {
   type EifHeader,
 } from './format.js'
 import { Measurer, PCR_OF_EMPTY, extendDigest, type Measurements } from './measure.js'
-import { checkSignatureSection, certificateSummary } from './signature.js'
+import { checkSignatureSection, certificateSummary, MAX_SIGNATURE_SECTION } from './signature.js'
 import { openRegularFile } from './source.js'
 
 /** Caps on the sections read into memory. */
 export const MAX_CMDLINE = 64 * 1024
 export const MAX_METADATA = 4 * 1024 * 1024
-export const MAX_SIGNATURE = 32768
 
 export interface EifSection {
   type: number
@@ -88,7 +87,7 @@ export async function readLayout(fh: FileHandle, fileSize: number): Promise<{ he
     counts[sh.type] = (counts[sh.type] ?? 0) + 1
     if (sh.type === SectionType.Ramdisk && !counts[SectionType.Kernel]) fail('ERR_EIF_LAYOUT', 'a ramdisk comes before the kernel')
     if (sh.type === SectionType.Signature && header.version < 3) fail('ERR_EIF_LAYOUT', `signature section in a version ${header.version} file`)
-    const cap = sh.type === SectionType.Cmdline ? MAX_CMDLINE : sh.type === SectionType.Metadata ? MAX_METADATA : sh.type === SectionType.Signature ? MAX_SIGNATURE : null
+    const cap = sh.type === SectionType.Cmdline ? MAX_CMDLINE : sh.type === SectionType.Metadata ? MAX_METADATA : sh.type === SectionType.Signature ? MAX_SIGNATURE_SECTION : null
     if (cap !== null && len > BigInt(cap)) fail('ERR_EIF_TOO_LARGE', `${sectionName(sh.type)} section of ${len} bytes exceeds ${cap}`)
     sections.push({ type: sh.type, name: sectionName(sh.type), offset: Number(off), size: Number(len) })
     expected = end

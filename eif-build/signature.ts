@@ -19,11 +19,13 @@ export const MAX_SIGNATURE_SECTION = 32768
 interface Alg {
   cose: number
   hash: 'sha256' | 'sha384' | 'sha512'
+  /** Length of the raw r||s signature. */
+  signatureBytes: number
 }
 const CURVES: Record<string, Alg> = {
-  prime256v1: { cose: -7, hash: 'sha256' },
-  secp384r1: { cose: -35, hash: 'sha384' },
-  secp521r1: { cose: -36, hash: 'sha512' },
+  prime256v1: { cose: -7, hash: 'sha256', signatureBytes: 64 },
+  secp384r1: { cose: -35, hash: 'sha384', signatureBytes: 96 },
+  secp521r1: { cose: -36, hash: 'sha512', signatureBytes: 132 },
 }
 const BY_COSE = new Map(Object.values(CURVES).map((a) => [a.cose, a]))
 
@@ -118,16 +120,28 @@ export function loadSigningMaterial(certificatePem: Buffer, keyPem: Buffer): Sig
   if (curveAlg(certificate.publicKey, 'certificate').cose !== alg.cose || !certificate.checkPrivateKey(key)) {
     fail('ERR_EIF_SIGNING_KEY', 'private key does not match the signing certificate')
   }
-  return { certificatePem, certificate, key, alg }
+  const m = { certificatePem, certificate, key, alg }
+  // Refused here, before any ramdisk is written, when a section could exceed what readers take:
+  // every PCR0 and signature byte at its widest CBOR encoding (0xff) bounds it (each certificate
+  // byte takes 1 or 2 CBOR bytes: a PEM over ~16 KiB does not fit).
+  const most = section(m, Buffer.alloc(48, 0xff), () => Buffer.alloc(alg.signatureBytes, 0xff)).length
+  if (most > MAX_SIGNATURE_SECTION) {
+    fail('ERR_EIF_TOO_LARGE', `the signature section would take up to ${most} bytes, more than ${MAX_SIGNATURE_SECTION} (is the certificate file a long chain?)`)
+  }
+  return m
+}
+
+/** The signature section for PCR0, with the COSE signature `signature` computes over Sig_structure. */
+function section(m: SigningMaterial, pcr0: Uint8Array, signature: (toBeSigned: Uint8Array) => Uint8Array): Uint8Array {
+  const protectedBytes = encodeCbor(new Map([[1, m.alg.cose]]))
+  const payload = encodePcrInfo(0, pcr0)
+  const cose = encodeCbor([protectedBytes, new Map(), payload, signature(sigStructure(protectedBytes, payload))])
+  return encodeSignatureSection(m.certificatePem, cose)
 }
 
 /** Signs PCR0 and returns the signature section bytes. */
 export function signPcr0(m: SigningMaterial, pcr0: Uint8Array): Uint8Array {
-  const protectedBytes = encodeCbor(new Map([[1, m.alg.cose]]))
-  const payload = encodePcrInfo(0, pcr0)
-  const signature = sign(m.alg.hash, sigStructure(protectedBytes, payload), { key: m.key, dsaEncoding: 'ieee-p1363' })
-  const cose = encodeCbor([protectedBytes, new Map(), payload, signature])
-  return encodeSignatureSection(m.certificatePem, cose)
+  return section(m, pcr0, (tbs) => sign(m.alg.hash, tbs, { key: m.key, dsaEncoding: 'ieee-p1363' }))
 }
 
 /** PCR8: extend(SHA384(DER of the certificate)). */

@@ -16,7 +16,7 @@ import {
 } from './format.js'
 import { OffThreadSha384 } from './hash-worker.js'
 import { extendDigest, type Measurements } from './measure.js'
-import { MAX_CMDLINE, MAX_METADATA, MAX_SIGNATURE } from './reader.js'
+import { MAX_CMDLINE, MAX_METADATA } from './reader.js'
 import { signPcr0, pcr8Of, type SigningMaterial } from './signature.js'
 import { pumpSource, type DataSource } from './source.js'
 
@@ -134,8 +134,6 @@ export async function writeEif(path: string, s: EifSections): Promise<EifWriteRe
     }
     if (s.signing) {
       const sig = signPcr0(s.signing, Buffer.from(measurements.pcr0, 'hex'))
-      // each certificate byte takes 1 or 2 CBOR bytes: a PEM over ~16 KiB does not fit
-      if (sig.length > MAX_SIGNATURE) throw new EifError('ERR_EIF_TOO_LARGE', `signature section of ${sig.length} bytes exceeds ${MAX_SIGNATURE} (is the certificate file a long chain?)`)
       await section(SectionType.Signature, fromBytes(sig), false)
       measurements.pcr8 = pcr8Of(s.signing.certificate)
     }

@@ -314,9 +314,11 @@ describe('signing (nitro-cli signer format)', () => {
     await expect(verifyEif(join(tmp.dir, 'der-section.eif'))).rejects.toMatchObject({ code: 'ERR_EIF_SIGNATURE_MALFORMED' })
   })
 
-  it('a certificate file too long for the 32 KiB signature section fails the build, not the reader', async () => {
+  it('a certificate file too long for the 32 KiB signature section fails the build (with the signing material), not the reader', async () => {
     const chain = join(tmp.dir, 'long-chain.pem')
     writeFileSync(chain, readFileSync(p384.cert, 'utf8').repeat(30)) // the first block is the signing certificate
+    // refused with the material, before any ramdisk is built
+    expect(() => loadSigningMaterial(readFileSync(chain), readFileSync(p384.key))).toThrow(expect.objectContaining({ code: 'ERR_EIF_TOO_LARGE' }))
     const out = join(tmp.dir, 'long-chain.eif')
     await expect(buildEif({ blobs, rootfs: { kind: 'directory', path: rootfs }, cmd: ['/x'], output: out, signingCertificate: chain, privateKey: p384.key }))
       .rejects.toMatchObject({ code: 'ERR_EIF_TOO_LARGE' })
