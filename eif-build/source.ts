@@ -7,41 +7,22 @@
  * threadpool round trip (plus promise turns) per open/read/close costs more than the I/O.
  * @module
  */
-import { closeSync, constants, openSync, readSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { closeSync, openSync, readSync } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+import { openRegularFile as openFile, readRegularFile as readFile, type Refuse } from '../common/files.js'
 import { EifError, type EifErrorCode } from './errors.js'
 
-/**
- * Opens `path` for reading if it is a regular file (symlinks to one are fine). O_NONBLOCK so that
- * a FIFO cannot block the open itself; a FIFO, device or directory is then refused.
- */
+const refuseAs = (path: string, what: string, code: EifErrorCode): Refuse => (why) => new EifError(code, `${what} ${path}: ${why}`)
+
+/** common/files' openRegularFile with EifErrors naming `what` and the path. */
 export async function openRegularFile(path: string, what: string, code: EifErrorCode = 'ERR_EIF_INPUT'): Promise<{ fh: FileHandle; size: number }> {
-  let fh: FileHandle
-  try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
-  } catch (e) {
-    throw new EifError(code, `${what} ${path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
-  const st = await fh.stat()
-  if (!st.isFile()) {
-    await fh.close()
-    throw new EifError(code, `${what} ${path}: not a regular file`)
-  }
-  return { fh, size: st.size }
+  const { fh, stat } = await openFile(path, refuseAs(path, what, code))
+  return { fh, size: stat.size }
 }
 
-/** The whole of a regular file of at most `max` bytes. */
-export async function readRegularFile(path: string, what: string, max: number, code: EifErrorCode = 'ERR_EIF_INPUT'): Promise<Buffer> {
-  const { fh, size } = await openRegularFile(path, what, code)
-  try {
-    if (size > max) throw new EifError(code, `${what} ${path}: larger than ${max} bytes`)
-    const b = Buffer.alloc(size)
-    const { bytesRead } = await fh.read(b, 0, size, 0)
-    if (bytesRead !== size) throw new EifError(code, `${what} ${path}: changed while reading`)
-    return b
-  } finally {
-    await fh.close()
-  }
+/** The whole of a regular file of at most `max` bytes (common/files). */
+export function readRegularFile(path: string, what: string, max: number, code: EifErrorCode = 'ERR_EIF_INPUT'): Promise<Buffer> {
+  return readFile(path, max, refuseAs(path, what, code))
 }
 
 /** A positional reader over `size` bytes. */

@@ -17,7 +17,7 @@
  * ```
  * @module
  */
-import { readFile, stat } from 'node:fs/promises'
+import { readRegularFile } from '../common/files.js'
 import { isIP } from 'node:net'
 import { isMap, isScalar, isSeq, parseDocument, type Scalar } from 'yaml'
 import { ConfigError, ConfigUnreadableError } from './errors.js'
@@ -480,16 +480,9 @@ export function parseConfig(text: string): ProxyConfig {
  * @throws {ConfigUnreadableError} when the file cannot be read; {@link ConfigError} when invalid.
  */
 export async function loadConfig(file: string): Promise<ProxyConfig> {
-  let text: string
-  try {
-    const st = await stat(file)
-    if (!st.isFile()) throw new ConfigUnreadableError(`${file}: not a regular file`)
-    if (st.size > MAX_CONFIG_BYTES) throw new ConfigUnreadableError(`${file}: larger than ${MAX_CONFIG_BYTES} bytes`)
-    text = await readFile(file, 'utf8')
-  } catch (e) {
-    if (e instanceof ConfigUnreadableError) throw e
-    throw new ConfigUnreadableError(`${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
-  }
+  // bounded and non-blocking, the checked descriptor is the one read (common/files)
+  const bytes = await readRegularFile(file, MAX_CONFIG_BYTES, (why, cause) => new ConfigUnreadableError(`${file}: ${why}`, { cause }))
+  const text = bytes.toString('utf8')
   try {
     return parseConfig(text)
   } catch (e) {

@@ -4,7 +4,7 @@
  * graceful shutdown (stop accepting, drain, then close).
  * @module
  */
-import { constants, open } from 'node:fs/promises'
+import { readRegularFile } from '../common/files.js'
 import type { Socket } from 'node:net'
 import { listen, type Address, type Listener } from '../vsock-bridge/index.js'
 import { silentLogger, type Logger } from '../common/log.js'
@@ -47,32 +47,17 @@ const MAX_TOKEN_CHARS = 4096
 const MAX_TOKEN_FILE_BYTES = MAX_TOKEN_CHARS + 2
 
 /**
- * Reads the credential endpoint's authorization token file (one line, no CR/LF inside). At most
- * one byte more than a valid file is read: `/dev/zero` or a huge file is refused, not slurped.
+ * Reads the credential endpoint's authorization token file (one line, no CR/LF inside), bounded
+ * and non-blocking (common/files): `/dev/zero`, a FIFO or a huge file is refused, not slurped.
  */
 async function readToken(file: string): Promise<string> {
   const where = 'credentials.authorization_token_file'
-  let text: string
-  const buf = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1)
-  try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for a regular file.
-    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK)
-    try {
-      if (!(await fh.stat()).isFile()) throw new ConfigError(where, `${file}: not a regular file`)
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
-      if (bytesRead > MAX_TOKEN_FILE_BYTES) throw new ConfigError(where, `${file}: larger than ${MAX_TOKEN_FILE_BYTES} bytes`)
-      text = buf.toString('utf8', 0, bytesRead)
-    } finally {
-      buf.fill(0)
-      await fh.close()
-    }
-  } catch (e) {
-    if (e instanceof ConfigError) throw e
-    throw new ConfigError(where, `${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: e })
-  }
+  const buf = await readRegularFile(file, MAX_TOKEN_FILE_BYTES, (why, cause) => new ConfigError(where, `${file}: ${why}`, { cause }))
+  const text = buf.toString('utf8')
+  buf.fill(0)
   const token = text.replace(/\r?\n$/, '')
   if (token.length < 16 || token.length > MAX_TOKEN_CHARS || hasControlChars(token)) {
-    throw new ConfigError('credentials.authorization_token_file', `the token must be one line of 16 to ${MAX_TOKEN_CHARS} printable characters`)
+    throw new ConfigError(where, `the token must be one line of 16 to ${MAX_TOKEN_CHARS} printable characters`)
   }
   return token
 }

@@ -13,8 +13,9 @@
  */
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readRegularFile } from '../../common/files.js'
 import { EC_ALGORITHM, LEVELS, issue, x509, type CaLevel, type Identity, type Issued } from './ca.js'
 import type { Chain } from './chain.js'
 import { NsmSimulatorStateError } from '../errors.js'
@@ -123,18 +124,9 @@ export async function saveRenewed(dir: string, renewed: Issued[]): Promise<void>
   })
 }
 
-async function readBounded(path: string, secret: boolean): Promise<Buffer> {
-  let st
-  try {
-    st = await stat(path)
-  } catch (e) {
-    throw new NsmSimulatorStateError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e })
-  }
-  if (!st.isFile() || st.size > MAX_FILE) throw new NsmSimulatorStateError(`${path} is not a regular file of at most ${MAX_FILE} bytes`)
-  if (secret && (st.mode & 0o077) !== 0) {
-    throw new NsmSimulatorStateError(`${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`)
-  }
-  return readFile(path)
+/** A simulator file, bounded; a key (`secret`) must be readable by its owner only (common/files). */
+function readBounded(path: string, secret: boolean): Promise<Buffer> {
+  return readRegularFile(path, MAX_FILE, (why, cause) => new NsmSimulatorStateError(`${path}: ${why}`, { cause }), { ownerOnly: secret })
 }
 
 const HEX16 = /^[0-9a-f]{16}$/
