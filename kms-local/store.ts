@@ -8,7 +8,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync, fsyncSync, constants as fsc } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync, fsyncSync, constants as fsc } from 'node:fs'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { KmsLocalError } from './errors.js'
@@ -278,28 +278,38 @@ function loadOrCreateMasterKey(path: string): Buffer {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `cannot create ${path}: ${(e as Error).message}`, { cause: e })
     }
-    // EEXIST also covers a dangling symlink, which stat then cannot follow.
+    // EEXIST also covers a dangling symlink, which the open then cannot follow. One descriptor is
+    // checked and read (O_NONBLOCK: a FIFO cannot block the open), whatever happens to the path.
     const unreadable = (e2: unknown): never => {
       throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `cannot read ${path}: ${(e2 as Error).message}`, { cause: e2 })
     }
-    let st
+    let rfd: number
     try {
-      st = statSync(path)
+      rfd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK)
     } catch (e2) {
       return unreadable(e2)
     }
-    if (!st.isFile()) throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} is not a regular file`)
-    if ((st.mode & 0o077) !== 0) {
-      throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`)
-    }
-    let key: Buffer
+    const key = Buffer.alloc(33)
+    let n: number
     try {
-      key = readFileSync(path)
+      const st = fstatSync(rfd)
+      if (!st.isFile()) throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} is not a regular file`)
+      if ((st.mode & 0o077) !== 0) {
+        throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`)
+      }
+      n = readSync(rfd, key, 0, key.length, 0)
     } catch (e2) {
+      key.fill(0)
+      if (e2 instanceof KmsLocalError) throw e2
       return unreadable(e2)
+    } finally {
+      closeSync(rfd)
     }
-    if (key.length !== 32) throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} must hold exactly 32 bytes`)
-    return key
+    if (n !== 32) {
+      key.fill(0)
+      throw new KmsLocalError('ERR_KMS_LOCAL_MASTER_KEY', `${path} must hold exactly 32 bytes`)
+    }
+    return key.subarray(0, 32)
   }
   try {
     const key = randomBytes(32)

@@ -1,6 +1,6 @@
 // Storage: restart in-process, kill -9 of a child `nitro-recipient kms-local serve` (needs the
 // build, which `npm test` runs first), the master key file's mode, and a wrong master key.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -73,6 +73,20 @@ describe('data directory', () => {
     mkdirSync(join(dir, 'd'))
     symlinkSync(join(dir, 'nowhere'), join(dir, 'd', 'master.key'))
     expect(() => Store.open(join(dir, 'd'))).toThrow(expect.objectContaining({ code: 'ERR_KMS_LOCAL_MASTER_KEY', message: expect.stringContaining('cannot read') }))
+  })
+
+  it('a master.key that is a FIFO, a directory or not 32 bytes is refused (the open does not wait for a writer)', () => {
+    const dir = tempDir()
+    for (const [name, make] of [
+      ['fifo', (p: string) => execFileSync('mkfifo', ['-m', '600', p])],
+      ['dir', (p: string) => mkdirSync(p, { mode: 0o700 })],
+      ['short', (p: string) => writeFileSync(p, Buffer.alloc(31, 1), { mode: 0o600 })],
+      ['long', (p: string) => writeFileSync(p, Buffer.alloc(33, 1), { mode: 0o600 })],
+    ] as const) {
+      mkdirSync(join(dir, name))
+      make(join(dir, name, 'master.key'))
+      expect(() => Store.open(join(dir, name)), name).toThrow(expect.objectContaining({ code: 'ERR_KMS_LOCAL_MASTER_KEY', message: expect.stringMatching(/not a regular file|exactly 32 bytes/) }))
+    }
   })
 })
 
