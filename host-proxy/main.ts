@@ -7,7 +7,7 @@
 import type { EventEmitter } from 'node:events'
 import { pino } from 'pino'
 import { EXIT_OK, parse, processIo, reportError, UsageError, type Io, type Main } from '../common/cli.js'
-import { createLogger } from '../common/log.js'
+import { createLogger, resolveLogLevel } from '../common/log.js'
 import { canonicalHost } from './address-class.js'
 import { findAllowlistEntry, formatTarget } from './allowlist.js'
 import { checkConfig, loadConfig, type IpFamily, type ProxyConfig, type RouteConfig, DEFAULTS } from './config.js'
@@ -121,14 +121,8 @@ function parseCli(argv: string[]): Cli | null {
   if (values.num_workers !== undefined && !/^[1-9][0-9]{0,5}$/.test(values.num_workers)) {
     throw new UsageError('--num_workers must be a positive integer')
   }
-  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-  const level = values['log-level']
-  if (level !== undefined && !levels.includes(level)) throw new UsageError(`--log-level must be one of ${levels.join(', ')}`)
-  // The fallback too: pino throws an untyped error for a level it does not know.
-  const envLevel = process.env.NITRO_RECIPIENT_LOG_LEVEL
-  if (level === undefined && envLevel !== undefined && !levels.includes(envLevel)) {
-    throw new UsageError(`NITRO_RECIPIENT_LOG_LEVEL must be one of ${levels.join(', ')}`)
-  }
+  // checked with the other options, so that --check-config refuses what the run would
+  resolveLogLevel(values['log-level'], 'info', '--log-level')
   if (positionals.length !== 0 && positionals.length !== 3) {
     throw new UsageError('expected <local_port> <remote_addr> <remote_port>, or no operands with --config')
   }

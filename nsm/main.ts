@@ -82,7 +82,7 @@ function helpRequested(args: string[], io: Io): boolean {
 }
 
 async function withAttester<T>(spec: string | undefined, fn: (a: Attester) => Promise<T>): Promise<T> {
-  const a = await openAttester(spec, { logger: createLogger('nsm', { level: process.env.NITRO_RECIPIENT_LOG_LEVEL ?? 'warn' }) })
+  const a = await openAttester(spec, { logger: createLogger('nsm', { defaultLevel: 'warn' }) })
   try {
     return await fn(a)
   } finally {

@@ -81,7 +81,7 @@ export class NsmSimulator implements Attester {
     for (const [i, v] of bootPcrs(config)) this.#bank.setBootValue(i, v)
     this.#bank.lockRange(BOOT_LOCKED_PCRS)
     this.description = directory === null ? 'simulator (in-process, ephemeral)' : `simulator (in-process, ${directory})`
-    const log = opts.logger ?? createLogger('nsm-simulator', { level: process.env.NITRO_RECIPIENT_LOG_LEVEL ?? 'warn' })
+    const log = opts.logger ?? createLogger('nsm-simulator', { defaultLevel: 'warn' })
     this.#log = log
     log.warn(
       { moduleId: this.moduleId, directory, debug: config.debug },
