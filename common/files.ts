@@ -21,14 +21,18 @@ export async function openRegularFile(path: string, refuse: Refuse): Promise<{ f
   } catch (e) {
     throw refuse(`cannot open: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, e)
   }
+  let stat: Stats
   try {
-    const stat = await fh.stat()
-    if (!stat.isFile()) throw refuse('not a regular file')
-    return { fh, stat }
+    stat = await fh.stat()
   } catch (e) {
     await fh.close()
-    throw e
+    throw refuse(`cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, e)
   }
+  if (!stat.isFile()) {
+    await fh.close()
+    throw refuse('not a regular file')
+  }
+  return { fh, stat }
 }
 
 export interface ReadRegularFileOptions {
@@ -47,10 +51,15 @@ export async function readRegularFile(path: string, max: number, refuse: Refuse,
     // one byte more than fstat said, to notice a file that grew
     const b = Buffer.alloc(stat.size + 1)
     let n = 0
-    while (n < b.length) {
-      const { bytesRead } = await fh.read(b, n, b.length - n, n)
-      if (bytesRead === 0) break
-      n += bytesRead
+    try {
+      while (n < b.length) {
+        const { bytesRead } = await fh.read(b, n, b.length - n, n)
+        if (bytesRead === 0) break
+        n += bytesRead
+      }
+    } catch (e) {
+      b.fill(0)
+      throw refuse(`cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, e)
     }
     if (n !== stat.size) {
       b.fill(0)

@@ -28,6 +28,10 @@ describe('readRegularFile', () => {
     }
   })
 
+  it("a read that fails is the caller's error too, not a raw errno (/proc/self/mem: a regular file whose offset 0 cannot be read)", async () => {
+    await expect(readRegularFile('/proc/self/mem', 10, refuse)).rejects.toMatchObject({ code: 'ERR_TEST', message: 'cannot read: EIO' })
+  })
+
   it('ownerOnly refuses a file group or others may read or write', async () => {
     writeFileSync(join(dir, 'key'), 'k', { mode: 0o600 })
     expect((await readRegularFile(join(dir, 'key'), 4, refuse, { ownerOnly: true })).toString()).toBe('k')
