@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdtemp, open, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { Transform } from 'node:stream'
@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { EifError, fail } from './errors.js'
 import { FsTree, normalizeMemberPath } from './rootfs.js'
-import { fileSource, readRegularFile } from './source.js'
+import { fileSource, openRegularFile, readRegularFile } from './source.js'
 import { indexTar, type TarEntry } from './tar.js'
 
 /** What the build needs from an image config (`docker inspect`'s Config). */
@@ -120,7 +120,7 @@ async function sha256Range(path: string, start: number, size: number): Promise<s
 }
 
 async function sniff(path: string, start: number, size: number): Promise<'tar' | 'gzip'> {
-  const fh = await open(path, 'r')
+  const { fh } = await openRegularFile(path, 'layer', 'ERR_EIF_IMAGE')
   try {
     const b = Buffer.alloc(4)
     await fh.read(b, 0, Math.min(4, size), start)
@@ -232,7 +232,7 @@ class Flattener {
 
 async function readRange(path: string, start: number, size: number, what: string): Promise<Buffer> {
   if (size > MAX_JSON) fail('ERR_EIF_IMAGE', `${what} larger than ${MAX_JSON} bytes`)
-  const fh = await open(path, 'r')
+  const { fh } = await openRegularFile(path, what, 'ERR_EIF_IMAGE')
   try {
     const b = Buffer.alloc(size)
     const { bytesRead } = await fh.read(b, 0, size, start)
